@@ -1,0 +1,40 @@
+# OpenOMS: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench bench-flash clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/openoms migrate
+	$(BIN)/openoms demo-data --if-empty
+	@test -f var/demo-api-key.txt && echo "Demo API key: $$(cat var/demo-api-key.txt)  (Authorization: Bearer <key>)" || true
+	$(BIN)/openoms serve
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: $(STAMP)
+	$(BIN)/openoms check
+
+bench: $(STAMP)
+	$(BIN)/python bench/capture_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from openoms.cli import app
+
+app()

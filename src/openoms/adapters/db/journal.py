@@ -1,0 +1,68 @@
+"""Timeline and outbox writes, always inside the caller's unit of work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from openoms.adapters.db.tables import OrderEvent, OutboxMessage, table
+
+_event = table(OrderEvent)
+_outbox = table(OutboxMessage)
+
+
+def record_order_event(
+    conn: Connection,
+    *,
+    order_id: int,
+    event_type: str,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    publish: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Append to the order's timeline and, when ``publish`` is given, to the outbox: both or
+    neither, because they share the caller's transaction."""
+    now = now or dt.datetime.now(dt.UTC)
+    conn.execute(
+        insert(_event).values(
+            order_id=order_id,
+            event_type=event_type,
+            actor=actor,
+            message=message,
+            data=data,
+            created_at=now,
+        )
+    )
+    if publish is not None:
+        enqueue(conn, event_type, "order", str(order_id), publish, now=now)
+
+
+def enqueue(
+    conn: Connection,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime | None = None,
+) -> str:
+    """Queue an event for other systems. Consumers de-duplicate on ``event_id``."""
+    now = now or dt.datetime.now(dt.UTC)
+    event_id = str(uuid.uuid4())
+    conn.execute(
+        insert(_outbox).values(
+            event_id=event_id,
+            event_type=event_type,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            payload={"event_id": event_id, "type": event_type, "occurred_at": now.isoformat(), **payload},
+            created_at=now,
+            available_at=now,
+        )
+    )
+    return event_id

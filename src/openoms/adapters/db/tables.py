@@ -1,0 +1,351 @@
+"""The schema: one set of typed SQLAlchemy models for SQLite and PostgreSQL alike.
+
+Changes go through an Alembic migration in ``openoms/migrations`` as well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    func,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY auto-increments).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Money = Numeric(18, 4)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in and out on both engines (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; OpenOMS stores timezone-aware UTC only")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Timestamped:
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime(), default=_now, onupdate=_now, server_default=func.now()
+    )
+
+
+class Product(Timestamped, Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+    length_mm: Mapped[int | None] = mapped_column(Integer)
+    width_mm: Mapped[int | None] = mapped_column(Integer)
+    height_mm: Mapped[int | None] = mapped_column(Integer)
+    hazmat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    high_value: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    list_price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Location(Timestamped, Base):
+    __tablename__ = "locations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('warehouse', 'store', '3pl', 'dropship')", name="kind_known"),
+        CheckConstraint("daily_capacity IS NULL OR daily_capacity >= 0", name="capacity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    address_line1: Mapped[str | None] = mapped_column(String(255))
+    address_line2: Mapped[str | None] = mapped_column(String(255))
+    city: Mapped[str | None] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(64))
+    postal_code: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    timezone: Mapped[str] = mapped_column(String(64))
+    ships: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    pickup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    accepts_returns: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    daily_capacity: Mapped[int | None] = mapped_column(Integer)
+    cutoff_time: Mapped[dt.time | None] = mapped_column(Time)
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class StockLevel(Base):
+    """On hand and reserved per SKU and location. The CHECK is the last line of defence of the
+    no-oversell invariant; the conditional updates in ``stock.py`` are the first."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="no_oversell"),
+        Index("ix_stock_levels_location_id", "location_id"),
+    )
+
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id", ondelete="RESTRICT"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id", ondelete="RESTRICT"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime(), default=_now, onupdate=_now, server_default=func.now()
+    )
+
+
+class LedgerEntry(Base):
+    """Append-only: every change of on hand or reserved, with why and by whom."""
+
+    __tablename__ = "inventory_ledger"
+    __table_args__ = (
+        Index("ix_inventory_ledger_stock", "product_id", "location_id", "id"),
+        Index("ix_inventory_ledger_order_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    entry_type: Mapped[str] = mapped_column(String(16))
+    on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    order_id: Mapped[int | None] = mapped_column(BigId)
+    order_line_id: Mapped[int | None] = mapped_column(BigId)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class Channel(Timestamped, Base):
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Customer(Timestamped, Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+
+class Order(Timestamped, Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "external_order_id", name="uq_orders_channel_external"),
+        Index("ix_orders_status_id", "status", "id"),
+        Index("ix_orders_channel_id_id", "channel_id", "id"),
+        Index("ix_orders_customer_id", "customer_id"),
+        Index("ix_orders_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    external_order_id: Mapped[str | None] = mapped_column(String(128))
+    customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(String(24))
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    discount_total: Mapped[Decimal] = mapped_column(Money)
+    tax_total: Mapped[Decimal] = mapped_column(Money)
+    shipping_total: Mapped[Decimal] = mapped_column(Money)
+    grand_total: Mapped[Decimal] = mapped_column(Money)
+    service_level: Mapped[str] = mapped_column(String(32), default="standard")
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    placed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    sourcing_rule: Mapped[str | None] = mapped_column(String(64))
+    captured_by: Mapped[str] = mapped_column(String(128))
+    notes: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_number", name="uq_order_lines_order_line"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "quantity_cancelled >= 0 AND quantity_shipped >= 0 AND quantity_cancelled + quantity_shipped <= quantity",
+            name="quantities_consistent",
+        ),
+        Index("ix_order_lines_product_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    external_line_id: Mapped[str | None] = mapped_column(String(128))
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quantity_shipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    discount: Mapped[Decimal] = mapped_column(Money)
+    tax: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(24))
+
+
+class Reservation(Base):
+    """Units of a line held at a location; the sum per (product, location) equals
+    ``stock_levels.reserved`` (checked by ``openoms check``)."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        Index("ix_reservations_order_line_id", "order_line_id"),
+        Index("ix_reservations_stock", "product_id", "location_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("order_lines.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class OrderHold(Base):
+    __tablename__ = "order_holds"
+    __table_args__ = (
+        Index("ix_order_holds_order_id", "order_id"),
+        Index("ix_order_holds_active", "released_at", "hold_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    hold_type: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    release_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class OrderEvent(Base):
+    """The order timeline: who or what changed the order, when and why."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """Events for other systems, committed with the change and delivered at least once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    available_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiKey(Base):
+    """Integration credentials. Only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class IdempotencyRecord(Base):
+    """First result of a write sent with an ``Idempotency-Key``, per API key."""
+
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str | None] = mapped_column(String(32))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table behind a model, typed for SQLAlchemy Core statements."""
+    return cast(Table, model.__table__)

@@ -1,0 +1,71 @@
+"""The application: REST API under /api/v1, OpenAPI at /docs, pages for people at /."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from openoms import __version__
+from openoms.adapters.db.engine import Database
+from openoms.api import errors
+from openoms.api.middleware import RequestGuard
+from openoms.api.routers import catalog, orders, stock
+from openoms.config import Settings, get_settings
+from openoms.services.apikeys import KeyCache
+from openoms.web import pages
+
+DESCRIPTION = """
+OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
+twice, and keeps every change on the order's timeline and in the inventory ledger.
+
+**Authentication**: every `/api/v1` call needs an API key with the right scope, sent as
+`Authorization: Bearer oms_...` (or `X-API-Key`). Create one with `openoms create-api-key`.
+
+**Errors**: every 4xx has the body
+`{"error": {"code": "...", "message": "...", "errors": [{"field": "lines[0].sku", "reason": "..."}]}}`
+and changes nothing.
+
+**Retries**: writes accept an `Idempotency-Key` header; orders are also unique per
+`(channel, external_order_id)`. A repeat returns the first result.
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="OpenOMS",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "orders", "description": "Capture, query, cancel and hold orders"},
+            {"name": "stock", "description": "On hand, reserved, ledger and availability to promise"},
+            {"name": "catalogue", "description": "Products (SKUs)"},
+            {"name": "locations", "description": "Warehouses, stores, 3PLs and drop-ship suppliers"},
+            {"name": "channels", "description": "Sales channels orders come from"},
+            {"name": "customers", "description": "Customers, found or created by e-mail"},
+        ],
+    )
+    app.state.db = database
+    app.state.settings = settings
+    app.state.key_cache = KeyCache()
+    errors.install(app)
+    app.include_router(orders.router)
+    app.include_router(stock.router)
+    app.include_router(catalog.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,575 @@
+"""Request and response shapes at the HTTP edge (also used to validate CSV imports)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+
+from openoms.domain import money
+from openoms.domain.orders import HoldType, LineStatus, OrderStatus
+
+T = TypeVar("T")
+
+MAX_LINE_QUANTITY = 100_000
+MAX_ORDER_LINES = 500
+MAX_STOCK = 100_000_000
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"
+
+_SKU_RE = re.compile(SKU_PATTERN)
+_CODE_RE = re.compile(CODE_PATTERN)
+
+
+def _sku(v: str) -> str:
+    if not _SKU_RE.match(v):
+        raise ValueError("must be 1-64 characters: letters, digits and . _ - /, starting with a letter or digit")
+    return v
+
+
+def _code(v: str) -> str:
+    if not _CODE_RE.match(v):
+        raise ValueError("must be 1-32 characters: letters, digits, _ and -, starting with a letter or digit")
+    return v
+
+
+Sku = Annotated[str, AfterValidator(_sku), Field(examples=["TSHIRT-BLK-M"], json_schema_extra={"pattern": SKU_PATTERN})]
+Code = Annotated[str, AfterValidator(_code), Field(json_schema_extra={"pattern": CODE_PATTERN})]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Text = Annotated[str, StringConstraints(max_length=255)]
+
+
+def _currency(v: str) -> str:
+    if not money.is_currency(v):
+        raise ValueError(f"{v!r} is not an ISO 4217 currency code")
+    return v
+
+
+def _timezone(v: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{v!r} is not an IANA timezone such as America/Chicago") from exc
+    return v
+
+
+_LOCAL_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(:([0-5]\d))?$")
+
+
+def _local_time(v: Any) -> Any:
+    if isinstance(v, dt.time):
+        if v.tzinfo is not None:
+            raise ValueError("is a local time in the location's timezone; give it without an offset, e.g. 15:00")
+        return v
+    if not isinstance(v, str) or not _LOCAL_TIME_RE.match(v):
+        raise ValueError("must be a local time HH:MM (24 h) in the location's timezone, e.g. 15:00")
+    return dt.time.fromisoformat(v)
+
+
+LocalTime = Annotated[
+    dt.time,
+    BeforeValidator(_local_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "examples": ["15:00"]}),
+]
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency), Field(examples=["USD"])]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(examples=["US"])]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4, examples=["19.99"])]
+Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused: a typo should not silently drop data."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- products -----------------------------------------------------------------------------
+
+
+class ProductFields(Strict):
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    weight_grams: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    length_mm: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    width_mm: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    height_mm: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    hazmat: bool | None = None
+    high_value: bool | None = None
+    list_price: Amount | None = None
+    currency: Currency | None = None
+    active: bool | None = None
+
+
+class ProductCreate(ProductFields):
+    sku: Sku
+    name: Name
+    hazmat: bool = False
+    high_value: bool = False
+    currency: Currency = "USD"
+    active: bool = True
+
+
+def _not_null(v: Any) -> Any:
+    """Runs only for fields a client sent: null would blank a column that must have a value."""
+    if v is None:
+        raise ValueError("must not be null; leave the field out to keep its value")
+    return v
+
+
+class ProductUpdate(ProductFields):
+    _keep = field_validator("name", "hazmat", "high_value", "currency", "active")(_not_null)
+
+
+class ProductRead(BaseModel):
+    id: int
+    sku: str
+    name: str
+    description: str | None
+    weight_grams: int | None
+    length_mm: int | None
+    width_mm: int | None
+    height_mm: int | None
+    hazmat: bool
+    high_value: bool
+    list_price: Decimal | None
+    currency: str
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- locations ----------------------------------------------------------------------------
+
+LocationKind = Literal["warehouse", "store", "3pl", "dropship"]
+
+
+class LocationFields(Strict):
+    name: Name | None = None
+    kind: LocationKind | None = None
+    address_line1: Text | None = None
+    address_line2: Text | None = None
+    city: Text | None = None
+    region: Text | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    country: Country | None = None
+    latitude: Annotated[Decimal, Field(ge=-90, le=90, decimal_places=6)] | None = None
+    longitude: Annotated[Decimal, Field(ge=-180, le=180, decimal_places=6)] | None = None
+    timezone: Annotated[str, AfterValidator(_timezone)] | None = Field(default=None, examples=["America/Chicago"])
+    ships: bool | None = None
+    pickup: bool | None = None
+    accepts_returns: bool | None = None
+    daily_capacity: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
+        default=None, description="Most units the location can ship per local day"
+    )
+    cutoff_time: LocalTime | None = Field(
+        default=None, description="Local time (the location's timezone) after which orders ship the next business day"
+    )
+    priority: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
+        default=None, description="Lower is preferred by the placeholder sourcing rule"
+    )
+    active: bool | None = None
+
+
+class LocationCreate(LocationFields):
+    code: Code
+    name: Name
+    kind: LocationKind
+    country: Country
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(examples=["America/Chicago"])
+    ships: bool = True
+    pickup: bool = False
+    accepts_returns: bool = False
+    priority: Annotated[int, Field(ge=0, le=10_000)] = 100
+    active: bool = True
+
+
+class LocationUpdate(LocationFields):
+    _keep = field_validator(
+        "name", "kind", "country", "timezone", "ships", "pickup", "accepts_returns", "priority", "active"
+    )(_not_null)
+
+
+class LocationRead(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: str
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    timezone: str
+    ships: bool
+    pickup: bool
+    accepts_returns: bool
+    daily_capacity: int | None
+    cutoff_time: LocalTime | None
+    priority: int
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- channels and customers ---------------------------------------------------------------
+
+ChannelKind = Literal["web", "shopify", "woocommerce", "amazon", "ebay", "b2b", "pos", "phone", "edi", "csv", "api"]
+
+
+class ChannelCreate(Strict):
+    code: Code
+    name: Name
+    kind: ChannelKind
+    currency: Currency = "USD"
+    active: bool = True
+
+
+class ChannelUpdate(Strict):
+    name: Name | None = None
+    kind: ChannelKind | None = None
+    currency: Currency | None = None
+    active: bool | None = None
+
+    _keep = field_validator("name", "kind", "currency", "active")(_not_null)
+
+
+class ChannelRead(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: str
+    currency: str
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CustomerCreate(Strict):
+    email: EmailStr
+    name: Name | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class CustomerRead(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    phone: str | None
+    created_at: dt.datetime
+
+
+# --- stock --------------------------------------------------------------------------------
+
+
+class StockSet(Strict):
+    """A count: on hand becomes exactly this figure."""
+
+    sku: Sku
+    location: Code
+    on_hand: Annotated[int, Field(ge=0, le=MAX_STOCK)]
+    reason: Reason = "count"
+
+
+class StockAdjust(Strict):
+    sku: Sku
+    location: Code
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)] = Field(
+        description="Units to add (positive) or remove (negative); never 0"
+    )
+    reason: Reason
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("must not be 0")
+        return v
+
+
+class StockReceive(Strict):
+    sku: Sku
+    location: Code
+    quantity: Annotated[int, Field(ge=1, le=MAX_STOCK)]
+    reference: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="Purchase order, ASN or transfer number"
+    )
+    reason: Reason = "receipt"
+
+
+class StockLevelRead(BaseModel):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+    delta: int = Field(description="How much on hand changed with this command")
+
+
+class LocationAvailability(BaseModel):
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+    ships: bool = Field(description="Counts towards network availability")
+
+
+class Availability(BaseModel):
+    sku: str
+    network_available: int = Field(description="Available to promise across active shipping locations")
+    on_hand: int
+    reserved: int
+    locations: list[LocationAvailability]
+
+
+class LedgerRead(BaseModel):
+    id: int
+    location: str
+    entry_type: str
+    on_hand_delta: int
+    reserved_delta: int
+    reason: str | None
+    reference: str | None
+    order_id: int | None
+    actor: str
+    created_at: dt.datetime
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class Address(Strict):
+    name: Text | None = None
+    company: Text | None = None
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    region: Text | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    country: Country
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class CustomerIn(Strict):
+    email: EmailStr
+    name: Name | None = None
+    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class OrderLineCreate(Strict):
+    sku: Sku
+    quantity: Quantity
+    unit_price: Amount
+    discount: Amount = Field(default=Decimal(0), description="Total discount on the line")
+    tax: Amount = Field(default=Decimal(0), description="Total tax on the line")
+    external_line_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+class OrderCreate(Strict):
+    channel: Code = Field(description="Code of a configured sales channel", examples=["web"])
+    external_order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        default=None, description="The channel's own order id; (channel, external_order_id) is unique"
+    )
+    currency: Currency
+    customer: CustomerIn | None = None
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    lines: Annotated[list[OrderLineCreate], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+    shipping_total: Amount = Decimal(0)
+    shipping_tax: Amount = Decimal(0)
+    service_level: Literal["standard", "expedited", "express", "next_day"] = "standard"
+    placed_at: AwareDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ReservationRead(BaseModel):
+    location: str
+    quantity: int
+
+
+class OrderLineRead(BaseModel):
+    line_number: int
+    sku: str
+    status: LineStatus
+    quantity: int
+    quantity_open: int
+    quantity_reserved: int
+    quantity_cancelled: int
+    quantity_shipped: int
+    unit_price: Decimal
+    discount: Decimal
+    tax: Decimal
+    external_line_id: str | None
+    reservations: list[ReservationRead]
+
+
+class HoldRead(BaseModel):
+    hold_type: HoldType
+    reason: str
+    placed_by: str
+    placed_at: dt.datetime
+    active: bool
+    released_at: dt.datetime | None
+    released_by: str | None
+    release_reason: str | None
+
+
+class TimelineEntry(BaseModel):
+    event_type: str
+    actor: str
+    message: str
+    data: dict[str, Any] | None
+    created_at: dt.datetime
+
+
+class OrderSummary(BaseModel):
+    id: int
+    order_number: str
+    channel: str
+    external_order_id: str | None
+    status: OrderStatus
+    currency: str
+    grand_total: Decimal
+    customer_email: str | None = None
+    customer_name: str | None = None
+    placed_at: dt.datetime
+    created_at: dt.datetime
+
+
+class OrderRead(BaseModel):
+    id: int
+    order_number: str
+    channel: str
+    external_order_id: str | None
+    status: OrderStatus
+    on_hold: bool
+    currency: str
+    subtotal: Decimal
+    discount_total: Decimal
+    tax_total: Decimal
+    shipping_total: Decimal
+    grand_total: Decimal
+    service_level: str
+    customer: CustomerRead | None
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    sourcing_rule: str | None
+    captured_by: str
+    notes: str | None
+    placed_at: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    lines: list[OrderLineRead]
+    holds: list[HoldRead]
+    timeline: list[TimelineEntry]
+
+
+class CancelOrder(Strict):
+    reason: Reason
+
+
+class LineCancel(Strict):
+    line_number: Annotated[int, Field(ge=1)]
+    quantity: Quantity | None = Field(default=None, description="Units to cancel; all open units when omitted")
+
+
+class CancelLines(Strict):
+    reason: Reason
+    lines: Annotated[list[LineCancel], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+
+
+class HoldCreate(Strict):
+    type: HoldType
+    reason: Reason
+
+
+class HoldRelease(Strict):
+    reason: Reason
+
+
+class NoteCreate(Strict):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as ?cursor= to get the next page; null on the last page")
+
+
+class ApiKeyCreate(Strict):
+    name: Name
+    scopes: list[str]
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Path of the offending input, e.g. lines[2].sku")
+    reason: str
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="Stable machine-readable code, e.g. insufficient_stock")
+    message: str = Field(description="What went wrong and what to do next")
+    errors: list[FieldProblem]
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx response."""
+
+    error: ErrorDetail
+
+
+_ERROR_TEXT = {
+    400: "Malformed JSON",
+    401: "Missing, unknown or revoked API key",
+    403: "The API key lacks the scope",
+    404: "Not found",
+    409: "Refused in the current state (illegal transition, not enough stock, conflict)",
+    413: "Request body too large",
+    415: "Body is not application/json",
+    422: "Invalid input; `error.errors` names each field and reason",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, all with the ErrorResponse body."""
+    return {s: {"model": ErrorResponse, "description": _ERROR_TEXT[s]} for s in statuses}
+
+
+COMMON_ERRORS = error_responses(400, 401, 403, 413, 415, 422)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('body', 'lines', 2, 'sku') -> 'lines[2].sku'."""
+    out = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header") and not out:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"

@@ -1,0 +1,232 @@
+"""The `openoms` command line: serve, migrate, load data, keys, and the books check."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from openoms.adapters.db import migrate as migrations
+from openoms.adapters.db.engine import Database
+from openoms.config import get_settings
+from openoms.domain.errors import DomainError
+
+app = typer.Typer(
+    help="OpenOMS: order management for every sales channel.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _db() -> Database:
+    return Database(get_settings().database_url, pool_size=4)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "",
+    port: Annotated[int, typer.Option(help="TCP port")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes (use 2+ on PostgreSQL)")] = 0,
+) -> None:
+    """Serve the API and web pages."""
+    import uvicorn
+
+    s = get_settings()
+    host = host or s.host
+    port = port or s.port
+    workers = workers or s.workers
+    console.print(f"OpenOMS on [bold]http://{host}:{port}/[/]  (API reference: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "openoms.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=s.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+    down: Annotated[bool, typer.Option("--down", help="Downgrade to REVISION instead")] = False,
+) -> None:
+    """Bring the database schema up to date (or down with --down)."""
+    db = _db()
+    before = migrations.current_revision(db)
+    if down:
+        migrations.downgrade(db, revision)
+    else:
+        migrations.upgrade(db, revision)
+    console.print(f"schema: {before or 'empty'} -> {migrations.current_revision(db) or 'empty'}")
+
+
+@app.command("demo-data")
+def demo_data(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when products exist")] = False,
+    orders: Annotated[int, typer.Option(help="Demo orders to capture")] = 40,
+) -> None:
+    """Load a demo network: locations, channels, products, stock, orders and an API key."""
+    from openoms.services import demo
+
+    db = _db()
+    if if_empty and not demo.is_empty(db):
+        console.print("demo data: database already has data, left as it is")
+        return
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        summary = demo.load(db, order_count=orders, progress=report)
+    key_file = get_settings().var_dir / "demo-api-key.txt"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(summary["api_key"] + "\n")
+    key_file.chmod(0o600)
+    console.print(
+        f"demo data: {summary['products']} products, {summary['locations']} locations, "
+        f"{summary['channels']} channels, {summary['orders']} orders"
+    )
+    console.print(f"demo API key (all scopes, saved in {key_file}): [bold]{summary['api_key']}[/]")
+
+
+@app.command("create-api-key")
+def create_api_key(
+    name: Annotated[str, typer.Option(help="Who uses it, e.g. shopify-prod")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="Repeat: orders:write, inventory:read, ... or * (default: *)"),
+    ] = None,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+    from openoms.services import apikeys
+
+    try:
+        principal, secret = apikeys.create_api_key(_db(), name, scope or ["*"])
+    except DomainError as exc:
+        _fail(exc.message, 2)
+        return
+    console.print(f"API key for {principal.name} ({', '.join(sorted(principal.scopes))}):")
+    print(secret)
+
+
+@app.command("revoke-api-key")
+def revoke_api_key(prefix: Annotated[str, typer.Argument(help="The 8 characters after oms_")]) -> None:
+    """Revoke an API key (effective within 30 seconds on running servers)."""
+    from openoms.services import apikeys
+
+    try:
+        apikeys.revoke_api_key(_db(), prefix)
+    except DomainError as exc:
+        _fail(exc.message, 2)
+    console.print(f"revoked {prefix}")
+
+
+@app.command()
+def check() -> None:
+    """Prove every stock balance equals its ledger and nothing is oversold; exit 1 if not."""
+    from openoms.services.check import run_check
+
+    report = run_check(_db())
+    if report.ok:
+        console.print(
+            f"[green]OK[/]: {report.stock_rows} stock rows match {report.ledger_rows} ledger rows; "
+            "0 <= reserved <= on hand everywhere"
+        )
+        return
+    for p in report.problems[:200]:
+        err.print(f"[red]✗[/] {p}")
+    _fail(f"{len(report.problems)} problem(s) found in {report.stock_rows} stock rows")
+
+
+class ImportKind(StrEnum):
+    products = "products"
+    locations = "locations"
+    stock = "stock"
+
+
+@app.command("import")
+def import_csv(
+    kind: Annotated[ImportKind, typer.Argument(help="What the file holds")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only")] = False,
+) -> None:
+    """Import products, locations or stock from CSV. A file with any bad row imports nothing;
+    the per-row error report is printed and written beside the file."""
+    from openoms import importer
+
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        _fail(f"{path} has no data rows; the first row must name the columns")
+    spec = importer.SPECS[kind.value]
+    models: list[BaseModel] = []
+    problems: list[tuple[int, str, str]] = []
+    with _progress() as progress:
+        task = progress.add_task(f"validating {path.name}", total=len(rows))
+        for n, raw in enumerate(rows, start=2):  # row 1 is the header
+            try:
+                models.append(spec.model.model_validate(importer.clean_row(raw, spec)))
+            except ValidationError as exc:
+                for e in exc.errors():
+                    field = ".".join(str(p) for p in e["loc"]) or "row"
+                    problems.append((n, field, e["msg"]))
+            progress.advance(task)
+    problems.extend(importer.duplicate_keys(models, spec))
+    if not problems:
+        try:
+            importer.check_references(_db(), kind.value, models)
+        except DomainError as exc:
+            problems.extend((0, e.field, e.reason) for e in exc.errors)
+    if problems:
+        report = path.with_suffix(path.suffix + ".errors.csv")
+        with report.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "field", "reason"])
+            w.writerows(problems)
+        table = Table("row", "field", "reason", title=f"{len(problems)} problem(s) in {path.name}")
+        for n, field, reason in problems[:50]:
+            table.add_row(str(n) if n else "-", field, reason)
+        err.print(table)
+        _fail(f"nothing imported; fix the rows above (full report: {report}) and run again")
+    if dry_run:
+        console.print(f"dry run: {len(models)} {kind.value} rows are valid; nothing imported")
+        return
+    with _progress() as progress:
+        task = progress.add_task(f"importing {kind.value}", total=len(models))
+        count = importer.import_rows(_db(), kind.value, models, lambda k: progress.advance(task, k))
+    console.print(f"imported {count} {kind.value} rows from {path}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=not sys.stderr.isatty(),
+    )
+
+
+def main() -> Any:  # pragma: no cover
+    return app()

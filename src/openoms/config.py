@@ -1,0 +1,45 @@
+"""Settings from environment variables (prefix ``OPENOMS_``); see docs/configuration.md."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "openoms.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``OPENOMS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENOMS_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... in production.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    db_pool_size: int = 20
+    max_body_bytes: int = Field(default=1_048_576, description="Largest request body accepted.")
+    max_line_quantity: int = Field(default=100_000, description="Largest quantity on one line.")
+    max_order_lines: int = Field(default=500, description="Most lines on one order.")
+    log_level: str = "info"
+    var_dir: Path = Path("var")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def normalise_database_url(url: str) -> str:
+    """Let people write ``postgresql://`` and still get the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url

@@ -1,0 +1,1 @@
+"""Pure business rules: no framework, database or I/O imports allowed here."""

@@ -1,0 +1,20 @@
+"""Past-tense domain events: written to the order timeline and the outbox in the same unit of
+work as the change they describe."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    ORDER_PLACED = "order.placed"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_LINE_CANCELLED = "order.line_cancelled"
+    ORDER_HOLD_PLACED = "order.hold_placed"
+    ORDER_HOLD_RELEASED = "order.hold_released"
+    ORDER_NOTE_ADDED = "order.note_added"
+    STOCK_RESERVED = "stock.reserved"
+    STOCK_RELEASED = "stock.released"
+    STOCK_ADJUSTED = "stock.adjusted"
+    STOCK_RECEIVED = "stock.received"
+    STOCK_COUNTED = "stock.counted"

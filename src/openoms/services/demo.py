@@ -1,0 +1,287 @@
+"""Demo data: a small US network, several channels, a catalogue, stock and orders.
+
+Everything goes through the same services as real traffic, so the ledger balances and
+`openoms check` passes on a fresh demo database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from openoms.adapters.db.engine import Database
+from openoms.adapters.db.tables import Product, table
+from openoms.domain.errors import DomainError
+from openoms.domain.inventory import LedgerEntryType
+from openoms.domain.orders import HoldType
+from openoms.services import apikeys, catalog, inventory
+from openoms.services import orders as order_service
+from openoms.services.common import Actor
+
+DEMO = Actor("demo-data")
+
+LOCATIONS: list[dict[str, Any]] = [
+    dict(
+        code="WH-RNO",
+        name="Reno Distribution Center",
+        kind="warehouse",
+        address_line1="1200 Logistics Way",
+        city="Reno",
+        region="NV",
+        postal_code="89502",
+        country="US",
+        latitude=Decimal("39.5296"),
+        longitude=Decimal("-119.8138"),
+        timezone="America/Los_Angeles",
+        ships=True,
+        pickup=False,
+        accepts_returns=True,
+        daily_capacity=4000,
+        cutoff_time=dt.time(15, 0),
+        priority=10,
+    ),
+    dict(
+        code="WH-DFW",
+        name="Dallas Fulfillment Center",
+        kind="warehouse",
+        address_line1="4500 Freeport Pkwy",
+        city="Irving",
+        region="TX",
+        postal_code="75063",
+        country="US",
+        latitude=Decimal("32.8998"),
+        longitude=Decimal("-97.0403"),
+        timezone="America/Chicago",
+        ships=True,
+        pickup=False,
+        accepts_returns=True,
+        daily_capacity=5000,
+        cutoff_time=dt.time(16, 0),
+        priority=20,
+    ),
+    dict(
+        code="WH-CMH",
+        name="Columbus East DC",
+        kind="warehouse",
+        address_line1="6800 Alum Creek Dr",
+        city="Groveport",
+        region="OH",
+        postal_code="43125",
+        country="US",
+        latitude=Decimal("39.8612"),
+        longitude=Decimal("-82.8846"),
+        timezone="America/New_York",
+        ships=True,
+        pickup=False,
+        accepts_returns=True,
+        daily_capacity=4500,
+        cutoff_time=dt.time(15, 30),
+        priority=30,
+    ),
+    dict(
+        code="ST-NYC",
+        name="SoHo Store",
+        kind="store",
+        address_line1="112 Prince St",
+        city="New York",
+        region="NY",
+        postal_code="10012",
+        country="US",
+        latitude=Decimal("40.7255"),
+        longitude=Decimal("-73.9983"),
+        timezone="America/New_York",
+        ships=True,
+        pickup=True,
+        accepts_returns=True,
+        daily_capacity=150,
+        cutoff_time=dt.time(14, 0),
+        priority=60,
+    ),
+    dict(
+        code="ST-SFO",
+        name="Union Square Store",
+        kind="store",
+        address_line1="233 Geary St",
+        city="San Francisco",
+        region="CA",
+        postal_code="94102",
+        country="US",
+        latitude=Decimal("37.7873"),
+        longitude=Decimal("-122.4075"),
+        timezone="America/Los_Angeles",
+        ships=True,
+        pickup=True,
+        accepts_returns=True,
+        daily_capacity=120,
+        cutoff_time=dt.time(14, 0),
+        priority=60,
+    ),
+]
+
+CHANNELS = [
+    dict(code="web", name="Own web store", kind="web", currency="USD"),
+    dict(code="shopify", name="Shopify US", kind="shopify", currency="USD"),
+    dict(code="amazon", name="Amazon US", kind="amazon", currency="USD"),
+    dict(code="b2b", name="Wholesale portal", kind="b2b", currency="USD"),
+    dict(code="phone", name="Phone orders", kind="phone", currency="USD"),
+    dict(code="pos", name="Stores (POS)", kind="pos", currency="USD"),
+]
+
+_FAMILIES = [
+    ("TEE", "Organic cotton tee", Decimal("24.00"), 180, ["BLK", "WHT", "NVY"], ["S", "M", "L", "XL"]),
+    ("HOOD", "Fleece hoodie", Decimal("68.00"), 620, ["GRY", "BLK"], ["S", "M", "L", "XL"]),
+    ("JEAN", "Slim selvedge jeans", Decimal("98.00"), 750, ["IND"], ["30", "32", "34", "36"]),
+    ("CAP", "Six-panel cap", Decimal("28.00"), 110, ["BLK", "OLV", "SND"], ["OS"]),
+    ("BOTL", "Insulated bottle 750 ml", Decimal("32.00"), 390, ["STL", "BLU"], ["OS"]),
+    ("PACK", "Commuter backpack 22 l", Decimal("129.00"), 1150, ["BLK", "GRY"], ["OS"]),
+    ("WTCH", "Field watch", Decimal("349.00"), 140, ["STL"], ["OS"]),
+    ("LAMP", "Camping lantern (Li-ion)", Decimal("59.00"), 520, ["BLK"], ["OS"]),
+]
+
+CITIES = [
+    ("Ana Rivera", "Austin", "TX", "78701"),
+    ("Ben Okafor", "Chicago", "IL", "60607"),
+    ("Chloe Martin", "Seattle", "WA", "98101"),
+    ("Dev Patel", "Edison", "NJ", "08817"),
+    ("Emma Schultz", "Denver", "CO", "80202"),
+    ("Farah Haddad", "Dearborn", "MI", "48126"),
+    ("Gus Lindqvist", "Minneapolis", "MN", "55401"),
+    ("Hana Sato", "San Jose", "CA", "95113"),
+    ("Ivan Petrov", "Brooklyn", "NY", "11201"),
+    ("Julia Costa", "Miami", "FL", "33130"),
+]
+
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done so far, total)
+
+
+def is_empty(db: Database) -> bool:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table(Product))).scalar_one()) == 0
+
+
+def products() -> list[dict[str, Any]]:
+    out = []
+    for code, name, price, grams, colours, sizes in _FAMILIES:
+        for colour in colours:
+            for size in sizes:
+                sku = f"{code}-{colour}" + (f"-{size}" if size != "OS" else "")
+                out.append(
+                    dict(
+                        sku=sku,
+                        name=f"{name}, {colour.lower()}" + (f", {size}" if size != "OS" else ""),
+                        weight_grams=grams,
+                        length_mm=300,
+                        width_mm=220,
+                        height_mm=40 if grams < 500 else 120,
+                        hazmat=code == "LAMP",
+                        high_value=code == "WTCH",
+                        list_price=price,
+                        currency="USD",
+                    )
+                )
+    return out
+
+
+def load(db: Database, *, order_count: int = 40, progress: ProgressFn | None = None, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    with db.begin() as conn:
+        catalog.LOCATIONS.upsert_many(conn, LOCATIONS)
+        catalog.CHANNELS.upsert_many(conn, CHANNELS)
+        catalog.PRODUCTS.upsert_many(conn, products())
+    prods = products()
+    changes = []
+    for p in prods:
+        for loc in LOCATIONS:
+            is_store = loc["kind"] == "store"
+            qty = rng.choice([0, 2, 5, 8, 12]) if is_store else rng.randint(20, 400)
+            if rng.random() < 0.08:
+                qty = 0  # some gaps so that splits and shortages happen
+            if qty:
+                changes.append(
+                    inventory.StockChange(
+                        p["sku"], loc["code"], LedgerEntryType.RECEIPT, qty, "opening stock", "DEMO-OPEN"
+                    )
+                )
+    step = 200
+    for i in range(0, len(changes), step):
+        inventory.change_stock(db, changes[i : i + step], DEMO)
+        if progress:
+            progress("stock", min(i + step, len(changes)), len(changes))
+    channels = ["web", "web", "web", "shopify", "shopify", "amazon", "amazon", "b2b", "phone"]
+    placed = 0
+    now = dt.datetime.now(dt.UTC)
+    for n in range(order_count):
+        who, city, region, postal = CITIES[n % len(CITIES)]
+        chosen = rng.sample(prods, rng.randint(1, 4))
+        channel = channels[n % len(channels)]
+        cmd = orders_cmd(
+            channel, n, who, city, region, postal, chosen, rng, now - dt.timedelta(minutes=37 * (order_count - n))
+        )
+        try:
+            res = order_service.capture_order(db, cmd, DEMO)
+            placed += 1
+            if n % 11 == 5:
+                order_service.cancel_order(db, res.order_id, "customer changed their mind", DEMO)
+            elif n % 13 == 3:
+                order_service.place_hold(
+                    db, res.order_id, HoldType.FRAUD, "billing and shipping countries differ", DEMO
+                )
+        except DomainError:
+            pass  # a demo basket the network cannot cover is simply not placed
+        if progress:
+            progress("orders", n + 1, order_count)
+    _, secret = apikeys.create_api_key(db, "demo", ["*"])
+    return {
+        "products": len(prods),
+        "locations": len(LOCATIONS),
+        "channels": len(CHANNELS),
+        "orders": placed,
+        "api_key": secret,
+    }
+
+
+def orders_cmd(
+    channel: str,
+    n: int,
+    who: str,
+    city: str,
+    region: str,
+    postal: str,
+    chosen: list[dict[str, Any]],
+    rng: random.Random,
+    placed_at: dt.datetime,
+) -> order_service.CaptureOrder:
+    email = who.lower().replace(" ", ".") + "@example.com"
+    lines = [
+        order_service.LineInput(
+            sku=p["sku"],
+            quantity=rng.choice([1, 1, 1, 2, 3]),
+            unit_price=p["list_price"],
+            discount=Decimal("5.00") if rng.random() < 0.2 else Decimal(0),
+            tax=(p["list_price"] * Decimal("0.0825")).quantize(Decimal("0.01")),
+        )
+        for p in chosen
+    ]
+    return order_service.CaptureOrder(
+        channel=channel,
+        external_order_id=f"{channel.upper()}-{10_000 + n}",
+        currency="USD",
+        customer=order_service.CustomerInput(email, who),
+        shipping_address={
+            "name": who,
+            "line1": f"{100 + n} Main St",
+            "city": city,
+            "region": region,
+            "postal_code": postal,
+            "country": "US",
+        },
+        lines=lines,
+        shipping_total=Decimal("7.95"),
+        placed_at=placed_at,
+    )

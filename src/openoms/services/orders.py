@@ -1,0 +1,872 @@
+"""Order use cases: capture with reservation, cancellation, holds, notes, queries.
+
+Each command is one unit of work: the order, its lines, reservations, ledger rows, timeline
+entry and outbox message are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from openoms.adapters.db import stock as stock_db
+from openoms.adapters.db.engine import Database
+from openoms.adapters.db.journal import record_order_event
+from openoms.adapters.db.tables import (
+    Channel,
+    Customer,
+    Location,
+    Order,
+    OrderEvent,
+    OrderHold,
+    OrderLine,
+    Product,
+    Reservation,
+    StockLevel,
+    table,
+)
+from openoms.domain import money
+from openoms.domain import orders as rules
+from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
+from openoms.domain.events import EventType
+from openoms.domain.inventory import (
+    Candidate,
+    LedgerEntryType,
+    LineDemand,
+    StockPosition,
+    plan_allocation,
+)
+from openoms.domain.orders import HoldType, LineStatus, OrderStatus
+from openoms.services import idempotency
+from openoms.services.catalog import upsert_customer
+from openoms.services.common import Actor, utcnow
+
+orders_t = table(Order)
+lines_t = table(OrderLine)
+res_t = table(Reservation)
+holds_t = table(OrderHold)
+events_t = table(OrderEvent)
+channels_t = table(Channel)
+products_t = table(Product)
+locations_t = table(Location)
+stock_t = table(StockLevel)
+customers_t = table(Customer)
+
+MAX_RESERVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    external_line_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    email: str
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureOrder:
+    """An order as a channel sent it, already shape-checked at the edge."""
+
+    channel: str
+    lines: Sequence[LineInput]
+    currency: str
+    external_order_id: str | None = None
+    customer: CustomerInput | None = None
+    shipping_address: dict[str, Any] | None = None
+    billing_address: dict[str, Any] | None = None
+    shipping_total: Decimal = Decimal(0)
+    shipping_tax: Decimal = Decimal(0)
+    service_level: str = "standard"
+    placed_at: dt.datetime | None = None
+    notes: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    order_id: int
+    created: bool  # False: an earlier capture of the same order was returned
+    order: dict[str, Any] | None = None  # the new order, shaped like get_order's result
+
+
+def _check_amounts(cmd: CaptureOrder) -> None:
+    errors: list[FieldError] = []
+    cur = cmd.currency
+    if not money.is_currency(cur):
+        raise validation_error("currency", f"{cur!r} is not an ISO 4217 currency code")
+
+    def fits(path: str, amount: Decimal) -> None:
+        if amount < 0:
+            errors.append(FieldError(path, "must not be negative"))
+        elif not money.fits_currency(amount, cur):
+            errors.append(FieldError(path, f"{amount} has more decimals than {cur} allows ({money.minor_units(cur)})"))
+
+    for i, line in enumerate(cmd.lines):
+        fits(f"lines[{i}].unit_price", line.unit_price)
+        fits(f"lines[{i}].discount", line.discount)
+        fits(f"lines[{i}].tax", line.tax)
+        if line.discount > line.unit_price * line.quantity:
+            errors.append(FieldError(f"lines[{i}].discount", "is larger than the line's price"))
+    fits("shipping_total", cmd.shipping_total)
+    fits("shipping_tax", cmd.shipping_tax)
+    if errors:
+        raise DomainError(ErrorCode.VALIDATION_ERROR, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+
+
+def _totals(cmd: CaptureOrder) -> dict[str, Decimal]:
+    subtotal = sum((ln.unit_price * ln.quantity for ln in cmd.lines), Decimal(0))
+    discount = sum((ln.discount for ln in cmd.lines), Decimal(0))
+    tax = sum((ln.tax for ln in cmd.lines), Decimal(0)) + cmd.shipping_tax
+    cur = cmd.currency
+    return {
+        "subtotal": money.quantize(subtotal, cur),
+        "discount_total": money.quantize(discount, cur),
+        "tax_total": money.quantize(tax, cur),
+        "shipping_total": money.quantize(cmd.shipping_total, cur),
+        "grand_total": money.quantize(subtotal - discount + tax + cmd.shipping_total, cur),
+    }
+
+
+def _insert_fn(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _stock_snapshot(conn: Connection, skus: Sequence[str]) -> list[Any]:
+    """Products by SKU with their stock at every active shipping location: one round trip."""
+    loc_stock = (
+        select(
+            stock_t.c.product_id,
+            stock_t.c.location_id,
+            stock_t.c.on_hand,
+            stock_t.c.reserved,
+            locations_t.c.code,
+            locations_t.c.priority,
+        )
+        .join(locations_t, locations_t.c.id == stock_t.c.location_id)
+        .where(locations_t.c.active, locations_t.c.ships)
+        .subquery()
+    )
+    stmt = (
+        select(
+            products_t.c.id,
+            products_t.c.sku,
+            products_t.c.active,
+            loc_stock.c.location_id,
+            loc_stock.c.on_hand,
+            loc_stock.c.reserved,
+            loc_stock.c.code,
+            loc_stock.c.priority,
+        )
+        .select_from(products_t.outerjoin(loc_stock, loc_stock.c.product_id == products_t.c.id))
+        .where(products_t.c.sku.in_(sorted(set(skus))))
+    )
+    return list(conn.execute(stmt).all())
+
+
+def capture_order(
+    db: Database,
+    cmd: CaptureOrder,
+    actor: Actor,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> CaptureResult:
+    """Capture an order and reserve its stock, or refuse it and change nothing.
+
+    Idempotent twice over: a second capture with the same ``(channel, external_order_id)``
+    or the same ``Idempotency-Key`` returns the first order, even when both arrive at once
+    (the unique index makes the second wait for the first to commit).
+    """
+    _check_amounts(cmd)
+    totals = _totals(cmd)
+    skus = [ln.sku for ln in cmd.lines]
+    for attempt in range(MAX_RESERVE_ATTEMPTS):
+        try:
+            with db.begin() as conn:
+                return _capture_once(conn, cmd, actor, totals, skus, idempotency_key, request_hash)
+        except stock_db.LostRace:
+            if attempt == MAX_RESERVE_ATTEMPTS - 1:
+                raise DomainError(
+                    ErrorCode.STOCK_CONFLICT,
+                    "Stock for this order kept changing while it was being reserved; "
+                    "nothing was reserved, send the order again",
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _capture_once(
+    conn: Connection,
+    cmd: CaptureOrder,
+    actor: Actor,
+    totals: dict[str, Decimal],
+    skus: list[str],
+    idempotency_key: str | None,
+    request_hash: str | None,
+) -> CaptureResult:
+    """One attempt, in as few round trips as it takes: claim the key, read stock and plan,
+    insert the order (the unique index settles duplicates), reserve, then write lines,
+    reservations, ledger, timeline and outbox."""
+    now = utcnow()
+    if idempotency_key:
+        prior = idempotency.claim(conn, actor.name, idempotency_key, request_hash or "")
+        if prior is not None:
+            return CaptureResult(int(prior.resource_id or 0), created=False)
+
+    channel = conn.execute(select(channels_t.c.id, channels_t.c.active).where(channels_t.c.code == cmd.channel)).first()
+    if channel is None:
+        raise validation_error("channel", f"unknown channel {cmd.channel!r}", ErrorCode.UNKNOWN_CHANNEL)
+    if not channel.active:
+        raise validation_error("channel", f"channel {cmd.channel!r} is inactive", ErrorCode.UNKNOWN_CHANNEL)
+
+    try:
+        product_ids, cands, plan = _plan(conn, cmd, skus)
+    except DomainError:
+        # A repeat of an order that was captured must get that order back, even if the
+        # stock it took is gone by now.
+        existing = _existing_order_id(conn, channel.id, cmd.external_order_id)
+        if existing is None:
+            raise
+        return _replayed(conn, actor, idempotency_key, existing)
+
+    customer = None
+    if cmd.customer is not None:
+        customer = upsert_customer(conn, cmd.customer.email, cmd.customer.name, cmd.customer.phone)
+
+    status = rules.rollup_status([LineStatus.ALLOCATED])
+    order_id = conn.execute(
+        _insert_fn(conn)(orders_t)
+        .values(
+            channel_id=channel.id,
+            external_order_id=cmd.external_order_id,
+            customer_id=customer["id"] if customer else None,
+            status=status.value,
+            currency=cmd.currency,
+            service_level=cmd.service_level,
+            shipping_address=cmd.shipping_address,
+            billing_address=cmd.billing_address,
+            placed_at=cmd.placed_at or now,
+            sourcing_rule=plan.rule,
+            captured_by=actor.name,
+            notes=cmd.notes,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            **totals,
+        )
+        .on_conflict_do_nothing(index_elements=["channel_id", "external_order_id"])
+        .returning(orders_t.c.id)
+    ).scalar()
+    if order_id is None:
+        existing = _existing_order_id(conn, channel.id, cmd.external_order_id)
+        assert existing is not None  # the conflict that stopped the insert is this order
+        return _replayed(conn, actor, idempotency_key, existing)
+    ref = rules.order_number(order_id)
+    rules.check_order_transition(ref, OrderStatus.CREATED, status)
+
+    stock_db.reserve(conn, plan.stock_deltas(), now)
+
+    line_rows = [
+        {
+            "order_id": order_id,
+            "line_number": i + 1,
+            "external_line_id": ln.external_line_id,
+            "product_id": product_ids[ln.sku],
+            "sku": ln.sku,
+            "quantity": ln.quantity,
+            "quantity_cancelled": 0,
+            "quantity_shipped": 0,
+            "unit_price": ln.unit_price,
+            "discount": ln.discount,
+            "tax": ln.tax,
+            "status": LineStatus.ALLOCATED.value,
+        }
+        for i, ln in enumerate(cmd.lines)
+    ]
+    line_ids = (
+        conn.execute(insert(lines_t).returning(lines_t.c.id, sort_by_parameter_order=True), line_rows).scalars().all()
+    )
+    conn.execute(
+        insert(res_t),
+        [
+            {
+                "order_id": order_id,
+                "order_line_id": line_ids[a.line_index],
+                "product_id": a.product_id,
+                "location_id": a.location_id,
+                "quantity": a.quantity,
+            }
+            for a in plan.allocations
+        ],
+    )
+    stock_db.append_ledger(
+        conn,
+        [
+            stock_db.LedgerRow(
+                a.product_id,
+                a.location_id,
+                LedgerEntryType.RESERVATION,
+                0,
+                a.quantity,
+                actor.name,
+                reference=ref,
+                order_id=order_id,
+                order_line_id=line_ids[a.line_index],
+            )
+            for a in plan.allocations
+        ],
+        now,
+    )
+    where: list[dict[str, Any]] = [
+        {
+            "line": a.line_index + 1,
+            "sku": cmd.lines[a.line_index].sku,
+            "location": cands[a.location_id].code,
+            "quantity": a.quantity,
+        }
+        for a in plan.allocations
+    ]
+    message = (
+        f"Captured from {cmd.channel}"
+        + (f" ({cmd.external_order_id})" if cmd.external_order_id else "")
+        + f"; reserved at {', '.join(sorted({w['location'] for w in where}))} by rule {plan.rule}"
+    )
+    event_data = {"allocations": where, "rule": plan.rule}
+    record_order_event(
+        conn,
+        order_id=order_id,
+        event_type=EventType.ORDER_PLACED,
+        actor=actor.name,
+        message=message,
+        data=event_data,
+        publish={
+            "order": {
+                "id": order_id,
+                "order_number": ref,
+                "channel": cmd.channel,
+                "external_order_id": cmd.external_order_id,
+                "status": status.value,
+                "currency": cmd.currency,
+                "grand_total": str(totals["grand_total"]),
+                "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in cmd.lines],
+                "allocations": where,
+            }
+        },
+        now=now,
+    )
+    if idempotency_key:
+        idempotency.complete(conn, actor.name, idempotency_key, "order", str(order_id))
+
+    # The new order as get_order would read it, built from what is in hand: no re-read.
+    by_line: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for w in where:
+        by_line[w["line"]].append({"location": w["location"], "quantity": w["quantity"]})
+    order = {
+        "id": order_id,
+        "order_number": ref,
+        "channel": cmd.channel,
+        "external_order_id": cmd.external_order_id,
+        "customer_id": customer["id"] if customer else None,
+        "customer": customer,
+        "status": status.value,
+        "currency": cmd.currency,
+        "service_level": cmd.service_level,
+        "shipping_address": cmd.shipping_address,
+        "billing_address": cmd.billing_address,
+        "placed_at": cmd.placed_at or now,
+        "sourcing_rule": plan.rule,
+        "captured_by": actor.name,
+        "notes": cmd.notes,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        **totals,
+        "lines": [
+            {
+                **row,
+                "id": line_ids[i],
+                "reservations": by_line[i + 1],
+                "quantity_open": row["quantity"],
+                "quantity_reserved": row["quantity"],
+            }
+            for i, row in enumerate(line_rows)
+        ],
+        "holds": [],
+        "timeline": [
+            {
+                "event_type": EventType.ORDER_PLACED.value,
+                "actor": actor.name,
+                "message": message,
+                "data": event_data,
+                "created_at": now,
+            }
+        ],
+    }
+    return CaptureResult(order_id, created=True, order=_money_view(order))
+
+
+def _plan(conn: Connection, cmd: CaptureOrder, skus: list[str]) -> tuple[dict[str, int], dict[int, Candidate], Any]:
+    """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
+    rows = _stock_snapshot(conn, skus)
+    product_ids: dict[str, int] = {}
+    inactive: set[str] = set()
+    stock: dict[tuple[int, int], StockPosition] = {}
+    cands: dict[int, Candidate] = {}
+    for r in rows:
+        product_ids[r.sku] = int(r.id)
+        if not r.active:
+            inactive.add(r.sku)
+        if r.location_id is not None:
+            stock[(int(r.id), int(r.location_id))] = StockPosition(r.on_hand, r.reserved)
+            cands[int(r.location_id)] = Candidate(int(r.location_id), r.code, r.priority)
+    bad = [
+        FieldError(f"lines[{i}].sku", f"unknown SKU {s!r}" if s not in product_ids else f"SKU {s!r} is inactive")
+        for i, s in enumerate(skus)
+        if s not in product_ids or s in inactive
+    ]
+    if bad:
+        raise DomainError(ErrorCode.UNKNOWN_SKU, "; ".join(f"{e.field}: {e.reason}" for e in bad), bad)
+    demands = [LineDemand(i, product_ids[ln.sku], ln.sku, ln.quantity) for i, ln in enumerate(cmd.lines)]
+    return product_ids, cands, plan_allocation(demands, stock, list(cands.values()))
+
+
+def _existing_order_id(conn: Connection, channel_id: int, external_order_id: str | None) -> int | None:
+    if external_order_id is None:
+        return None
+    found = conn.execute(
+        select(orders_t.c.id).where(
+            orders_t.c.channel_id == channel_id, orders_t.c.external_order_id == external_order_id
+        )
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def _replayed(conn: Connection, actor: Actor, idempotency_key: str | None, order_id: int) -> CaptureResult:
+    if idempotency_key:
+        idempotency.complete(conn, actor.name, idempotency_key, "order", str(order_id))
+    return CaptureResult(order_id, created=False)
+
+
+# --- commands on an existing order ------------------------------------------------------
+
+
+def _lock_order(conn: Connection, order_id: int) -> Any:
+    """Lock the order row: commands on one order run one at a time."""
+    row = conn.execute(select(orders_t).where(orders_t.c.id == order_id).with_for_update()).first()
+    if row is None:
+        raise NotFound("Order", rules.order_number(order_id))
+    return row
+
+
+def _active_holds(conn: Connection, order_id: int) -> list[HoldType]:
+    return [
+        HoldType(h)
+        for h in conn.execute(
+            select(holds_t.c.hold_type).where(holds_t.c.order_id == order_id, holds_t.c.released_at.is_(None))
+        ).scalars()
+    ]
+
+
+Release = tuple[int, int, int, int]  # (product_id, location_id, quantity, order_line_id)
+
+
+def _take_back_reservations(conn: Connection, line_id: int, units: int) -> list[Release]:
+    """Reduce one line's reservations by ``units``, newest first; the stock rows are released
+    later, all together and in sorted order (see ``_release_stock``)."""
+    reservations = conn.execute(
+        select(res_t.c.id, res_t.c.product_id, res_t.c.location_id, res_t.c.quantity)
+        .where(res_t.c.order_line_id == line_id, res_t.c.quantity > 0)
+        .order_by(res_t.c.id.desc())
+    ).all()
+    left = units
+    freed: list[Release] = []
+    for r in reservations:
+        if left == 0:
+            break
+        take = min(left, int(r.quantity))
+        conn.execute(update(res_t).where(res_t.c.id == r.id).values(quantity=res_t.c.quantity - take))
+        freed.append((int(r.product_id), int(r.location_id), take, line_id))
+        left -= take
+    return freed
+
+
+def _release_stock(
+    conn: Connection, order_id: int, freed: Sequence[Release], actor: Actor, reason: str, now: dt.datetime
+) -> None:
+    """Give reserved units back to available in one sorted pass: the same lock order as
+    capture, so a cancel and a capture never deadlock."""
+    totals: dict[tuple[int, int], int] = defaultdict(int)
+    for p, loc, q, _ in freed:
+        totals[(p, loc)] += q
+    stock_db.release(conn, [(p, loc, q) for (p, loc), q in totals.items()], now)
+    stock_db.append_ledger(
+        conn,
+        [
+            stock_db.LedgerRow(
+                p, loc, LedgerEntryType.RELEASE, 0, -q, actor.name, reason, rules.order_number(order_id), order_id, line
+            )
+            for p, loc, q, line in freed
+        ],
+        now,
+    )
+
+
+def cancel_order(db: Database, order_id: int, reason: str, actor: Actor) -> None:
+    """Cancel every open unit of the order and give its stock back."""
+    with db.begin() as conn:
+        order = _lock_order(conn, order_id)
+        ref = rules.order_number(order_id)
+        status = OrderStatus(order.status)
+        rules.check_cancellable(ref, status)
+        lines = conn.execute(
+            select(lines_t).where(lines_t.c.order_id == order_id).order_by(lines_t.c.line_number)
+        ).all()
+        cancelled = []
+        freed: list[Release] = []
+        now = utcnow()
+        for ln in lines:
+            if LineStatus(ln.status) == LineStatus.CANCELLED:
+                continue
+            state = _line_state(ln)
+            plan = rules.plan_line_cancellation(ref, status, state, None)
+            freed += _apply_line_cancellation(conn, ln, plan.quantity, plan.new_status)
+            cancelled.append({"line": ln.line_number, "sku": ln.sku, "quantity": plan.quantity})
+        _release_stock(conn, order_id, freed, actor, reason, now)
+        new_status = _update_order_status(conn, order_id, ref, status, now)
+        record_order_event(
+            conn,
+            order_id=order_id,
+            event_type=EventType.ORDER_CANCELLED,
+            actor=actor.name,
+            message=f"Order cancelled: {reason}",
+            data={"reason": reason, "lines": cancelled},
+            publish={
+                "order": {"id": order_id, "order_number": ref, "status": new_status.value},
+                "reason": reason,
+                "lines": cancelled,
+            },
+            now=now,
+        )
+
+
+def cancel_lines(
+    db: Database, order_id: int, items: Sequence[tuple[int, int | None]], reason: str, actor: Actor
+) -> None:
+    """Cancel some units of some lines: ``items`` is (line_number, quantity or None for all)."""
+    with db.begin() as conn:
+        order = _lock_order(conn, order_id)
+        ref = rules.order_number(order_id)
+        status = OrderStatus(order.status)
+        by_number = {
+            ln.line_number: ln for ln in conn.execute(select(lines_t).where(lines_t.c.order_id == order_id)).all()
+        }
+        seen: set[int] = set()
+        errors = []
+        for i, (number, _) in enumerate(items):
+            if number not in by_number:
+                errors.append(FieldError(f"lines[{i}].line_number", f"order {ref} has no line {number}"))
+            elif number in seen:
+                errors.append(FieldError(f"lines[{i}].line_number", f"line {number} is listed twice"))
+            seen.add(number)
+        if errors:
+            raise DomainError(ErrorCode.VALIDATION_ERROR, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+        now = utcnow()
+        done = []
+        freed: list[Release] = []
+        for i, (number, qty) in enumerate(items):
+            ln = by_number[number]
+            try:
+                plan = rules.plan_line_cancellation(ref, status, _line_state(ln), qty)
+            except DomainError as exc:
+                if exc.code == ErrorCode.VALIDATION_ERROR:
+                    exc.errors = [FieldError(f"lines[{i}].quantity", e.reason) for e in exc.errors]
+                raise
+            freed += _apply_line_cancellation(conn, ln, plan.quantity, plan.new_status)
+            done.append(
+                {"line": number, "sku": ln.sku, "quantity": plan.quantity, "line_status": plan.new_status.value}
+            )
+        _release_stock(conn, order_id, freed, actor, reason, now)
+        new_status = _update_order_status(conn, order_id, ref, status, now)
+        summary = ", ".join(f"line {d['line']} ({d['sku']}) x{d['quantity']}" for d in done)
+        record_order_event(
+            conn,
+            order_id=order_id,
+            event_type=EventType.ORDER_LINE_CANCELLED,
+            actor=actor.name,
+            message=f"Cancelled {summary}: {reason}",
+            data={"reason": reason, "lines": done, "order_status": new_status.value},
+            publish={
+                "order": {"id": order_id, "order_number": ref, "status": new_status.value},
+                "reason": reason,
+                "lines": done,
+            },
+            now=now,
+        )
+
+
+def _line_state(ln: Any) -> rules.LineState:
+    return rules.LineState(
+        int(ln.id),
+        int(ln.line_number),
+        LineStatus(ln.status),
+        int(ln.quantity),
+        int(ln.quantity_cancelled),
+        int(ln.quantity_shipped),
+    )
+
+
+def _apply_line_cancellation(conn: Connection, ln: Any, quantity: int, new_status: LineStatus) -> list[Release]:
+    """Cancel units of one line; returns the reservations to give back to stock."""
+    freed: list[Release] = []
+    if LineStatus(ln.status) in (LineStatus.ALLOCATED, LineStatus.RELEASED):
+        freed = _take_back_reservations(conn, int(ln.id), quantity)
+    conn.execute(
+        update(lines_t)
+        .where(lines_t.c.id == ln.id)
+        .values(quantity_cancelled=lines_t.c.quantity_cancelled + quantity, status=new_status.value)
+    )
+    return freed
+
+
+def _update_order_status(
+    conn: Connection, order_id: int, ref: str, current: OrderStatus, now: dt.datetime
+) -> OrderStatus:
+    statuses = [
+        LineStatus(s) for s in conn.execute(select(lines_t.c.status).where(lines_t.c.order_id == order_id)).scalars()
+    ]
+    new = rules.rollup_status(statuses)
+    rules.check_order_transition(ref, current, new)
+    conn.execute(
+        update(orders_t)
+        .where(orders_t.c.id == order_id)
+        .values(status=new.value, updated_at=now, version=orders_t.c.version + 1)
+    )
+    return new
+
+
+def place_hold(db: Database, order_id: int, hold: HoldType, reason: str, actor: Actor) -> None:
+    """Stop the order from being released until someone releases the hold."""
+    with db.begin() as conn:
+        order = _lock_order(conn, order_id)
+        ref = rules.order_number(order_id)
+        rules.check_can_place_hold(ref, OrderStatus(order.status), _active_holds(conn, order_id), hold)
+        now = utcnow()
+        conn.execute(
+            insert(holds_t).values(
+                order_id=order_id, hold_type=hold.value, reason=reason, placed_by=actor.name, placed_at=now
+            )
+        )
+        _touch(conn, order_id, now)
+        record_order_event(
+            conn,
+            order_id=order_id,
+            event_type=EventType.ORDER_HOLD_PLACED,
+            actor=actor.name,
+            message=f"{hold.value.capitalize()} hold placed: {reason}",
+            data={"hold": hold.value, "reason": reason},
+            publish={"order": {"id": order_id, "order_number": ref}, "hold": hold.value, "reason": reason},
+            now=now,
+        )
+
+
+def release_hold(db: Database, order_id: int, hold: HoldType, reason: str, actor: Actor) -> None:
+    with db.begin() as conn:
+        _lock_order(conn, order_id)
+        ref = rules.order_number(order_id)
+        rules.check_can_release_hold(ref, _active_holds(conn, order_id), hold)
+        now = utcnow()
+        conn.execute(
+            update(holds_t)
+            .where(holds_t.c.order_id == order_id, holds_t.c.hold_type == hold.value, holds_t.c.released_at.is_(None))
+            .values(released_at=now, released_by=actor.name, release_reason=reason)
+        )
+        _touch(conn, order_id, now)
+        record_order_event(
+            conn,
+            order_id=order_id,
+            event_type=EventType.ORDER_HOLD_RELEASED,
+            actor=actor.name,
+            message=f"{hold.value.capitalize()} hold released: {reason}",
+            data={"hold": hold.value, "reason": reason},
+            publish={"order": {"id": order_id, "order_number": ref}, "hold": hold.value, "reason": reason},
+            now=now,
+        )
+
+
+def add_note(db: Database, order_id: int, text: str, actor: Actor) -> None:
+    with db.begin() as conn:
+        _lock_order(conn, order_id)
+        now = utcnow()
+        _touch(conn, order_id, now)
+        record_order_event(
+            conn,
+            order_id=order_id,
+            event_type=EventType.ORDER_NOTE_ADDED,
+            actor=actor.name,
+            message=text,
+            data=None,
+            now=now,
+        )
+
+
+def _touch(conn: Connection, order_id: int, now: dt.datetime) -> None:
+    conn.execute(
+        update(orders_t).where(orders_t.c.id == order_id).values(updated_at=now, version=orders_t.c.version + 1)
+    )
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+def get_order(db: Database, order_id: int) -> dict[str, Any]:
+    """The order with lines, reservations per location, holds and its timeline."""
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                select(orders_t, channels_t.c.code.label("channel"))
+                .join(channels_t, channels_t.c.id == orders_t.c.channel_id)
+                .where(orders_t.c.id == order_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound("Order", rules.order_number(order_id))
+        order = _order_dict(row)
+        if row["customer_id"] is not None:
+            cust = conn.execute(select(customers_t).where(customers_t.c.id == row["customer_id"])).mappings().first()
+            order["customer"] = dict(cust) if cust else None
+        else:
+            order["customer"] = None
+        lines = [
+            dict(r)
+            for r in conn.execute(
+                select(lines_t).where(lines_t.c.order_id == order_id).order_by(lines_t.c.line_number)
+            ).mappings()
+        ]
+        res = conn.execute(
+            select(res_t.c.order_line_id, locations_t.c.code, res_t.c.quantity)
+            .join(locations_t, locations_t.c.id == res_t.c.location_id)
+            .where(res_t.c.order_id == order_id, res_t.c.quantity > 0)
+            .order_by(res_t.c.id)
+        ).all()
+        by_line: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in res:
+            by_line[int(r.order_line_id)].append({"location": r.code, "quantity": int(r.quantity)})
+        for ln in lines:
+            ln["reservations"] = by_line.get(int(ln["id"]), [])
+            ln["quantity_open"] = ln["quantity"] - ln["quantity_cancelled"] - ln["quantity_shipped"]
+            ln["quantity_reserved"] = sum(r["quantity"] for r in ln["reservations"])
+        order["lines"] = lines
+        order["holds"] = [
+            dict(h) | {"active": h["released_at"] is None}
+            for h in conn.execute(
+                select(holds_t).where(holds_t.c.order_id == order_id).order_by(holds_t.c.id)
+            ).mappings()
+        ]
+        _money_view(order)
+        order["timeline"] = [
+            dict(e)
+            for e in conn.execute(
+                select(events_t).where(events_t.c.order_id == order_id).order_by(events_t.c.id)
+            ).mappings()
+        ]
+    return order
+
+
+_ORDER_AMOUNTS = ("subtotal", "discount_total", "tax_total", "shipping_total", "grand_total")
+_LINE_AMOUNTS = ("unit_price", "discount", "tax")
+
+
+def _money_view(order: dict[str, Any]) -> dict[str, Any]:
+    """Amounts in the order currency's minor units (34.95 USD, 1200 JPY), however stored."""
+    cur = order["currency"]
+    for k in _ORDER_AMOUNTS:
+        if k in order:
+            order[k] = money.quantize(Decimal(order[k]), cur)
+    for line in order.get("lines", []):
+        for k in _LINE_AMOUNTS:
+            line[k] = money.quantize(Decimal(line[k]), cur)
+    return order
+
+
+def _order_dict(row: Any) -> dict[str, Any]:
+    d = _money_view(dict(row))
+    d["order_number"] = rules.order_number(int(d["id"]))
+    return d
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    channel: str | None = None
+    status: Sequence[OrderStatus] = ()
+    customer_email: str | None = None
+    external_order_id: str | None = None
+    sku: str | None = None
+    on_hold: bool | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    q: str | None = None
+
+
+def list_orders(db: Database, flt: OrderFilter, *, after_id: int | None, limit: int) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated on id so deep pages cost the same as the first."""
+    stmt = (
+        select(
+            orders_t,
+            channels_t.c.code.label("channel"),
+            customers_t.c.email.label("customer_email"),
+            customers_t.c.name.label("customer_name"),
+        )
+        .join(channels_t, channels_t.c.id == orders_t.c.channel_id)
+        .outerjoin(customers_t, customers_t.c.id == orders_t.c.customer_id)
+        .order_by(orders_t.c.id.desc())
+        .limit(limit)
+    )
+    if after_id is not None:
+        stmt = stmt.where(orders_t.c.id < after_id)
+    if flt.channel:
+        stmt = stmt.where(channels_t.c.code == flt.channel)
+    if flt.status:
+        stmt = stmt.where(orders_t.c.status.in_([s.value for s in flt.status]))
+    if flt.customer_email:
+        stmt = stmt.where(customers_t.c.email == flt.customer_email.strip().lower())
+    if flt.external_order_id:
+        stmt = stmt.where(orders_t.c.external_order_id == flt.external_order_id)
+    if flt.sku:
+        stmt = stmt.where(exists().where(and_(lines_t.c.order_id == orders_t.c.id, lines_t.c.sku == flt.sku)))
+    if flt.on_hold is not None:
+        held = exists().where(and_(holds_t.c.order_id == orders_t.c.id, holds_t.c.released_at.is_(None)))
+        stmt = stmt.where(held if flt.on_hold else ~held)
+    if flt.created_from:
+        stmt = stmt.where(orders_t.c.created_at >= flt.created_from)
+    if flt.created_to:
+        stmt = stmt.where(orders_t.c.created_at < flt.created_to)
+    if flt.q:
+        term = flt.q.strip()
+        conds = [
+            orders_t.c.external_order_id == term,
+            func.lower(customers_t.c.email) == term.lower(),
+            func.lower(customers_t.c.name).contains(term.lower()),
+        ]
+        num = rules.parse_order_number(term)
+        if num is not None:
+            conds.append(orders_t.c.id == num)
+        stmt = stmt.where(or_(*conds))
+    with db.read() as conn:
+        return [_order_dict(r) for r in conn.execute(stmt).mappings()]
