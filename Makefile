@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/openoms migrate
 	$(BIN)/openoms demo-data --if-empty
 	@test -f var/demo-api-key.txt && echo "Demo API key: $$(cat var/demo-api-key.txt)  (Authorization: Bearer <key>)" || true
+	@test -f var/demo-users.txt && echo "Back office: http://127.0.0.1:8000/login  user $$(head -n1 var/demo-users.txt | cut -d' ' -f1)  password $$(sed -n 's/^password: //p' var/demo-users.txt)" || true
 	$(BIN)/openoms serve
 
 test: $(STAMP)

@@ -18,6 +18,7 @@ from openoms.adapters.db import migrate as migrations
 from openoms.adapters.db.engine import Database
 from openoms.config import get_settings
 from openoms.domain.errors import DomainError
+from openoms.services.common import Actor
 
 app = typer.Typer(
     help="OpenOMS: order management for every sales channel.",
@@ -80,7 +81,7 @@ def migrate(
 @app.command("demo-data")
 def demo_data(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when products exist")] = False,
-    orders: Annotated[int, typer.Option(help="Demo orders to capture")] = 40,
+    orders: Annotated[int, typer.Option(help="Demo orders to capture")] = 200,
 ) -> None:
     """Load a demo network: locations, channels, products, stock, orders and an API key."""
     from openoms.services import demo
@@ -107,6 +108,38 @@ def demo_data(
         f"{summary['channels']} channels, {summary['orders']} orders"
     )
     console.print(f"demo API key (all scopes, saved in {key_file}): [bold]{summary['api_key']}[/]")
+    users_file = get_settings().var_dir / "demo-users.txt"
+    users_file.write_text(
+        "".join(f"{email}  {role}\n" for email, role in summary["users"]) + f"password: {summary['password']}\n"
+    )
+    users_file.chmod(0o600)
+    console.print(
+        f"demo sign-in (saved in {users_file}): [bold]{summary['users'][0][0]}[/] / [bold]{summary['password']}[/]"
+        " (other roles: " + ", ".join(e for e, _ in summary["users"][1:]) + ", same password)"
+    )
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail")],
+    name: Annotated[str, typer.Option(help="Full name, shown on timelines")],
+    role: Annotated[str, typer.Option(help="admin, operations, customer_service, warehouse or finance")] = "operations",
+    password: Annotated[
+        str | None,
+        typer.Option(help="At least 10 characters; asked for (hidden) when not given", show_default=False),
+    ] = None,
+) -> None:
+    """Create a back-office user who signs in at /login."""
+    from openoms.services import users
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create_user(_db(), email, name, role, password, Actor("cli"))
+    except DomainError as exc:
+        _fail(exc.message, 2)
+        return
+    console.print(f"created {user['name']} <{user['email']}> as {user['role'].label}; sign in at /login")
 
 
 @app.command("create-api-key")

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     max_line_quantity: int = Field(default=100_000, description="Largest quantity on one line.")
     max_order_lines: int = Field(default=500, description="Most lines on one order.")
     log_level: str = "info"
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag on session cookies; unset: on for HTTPS and loopback, off otherwise.",
+    )
+    low_stock_threshold: int = Field(default=10, description="Network available at or below this is low stock.")
     var_dir: Path = Path("var")
 
 

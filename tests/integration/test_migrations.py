@@ -29,6 +29,10 @@ TABLES = {
     "outbox",
     "api_keys",
     "idempotency_keys",
+    "users",
+    "user_sessions",
+    "sign_in_attempts",
+    "audit_log",
 }
 
 

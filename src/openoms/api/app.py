@@ -16,7 +16,9 @@ from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, orders, stock
 from openoms.config import Settings, get_settings
 from openoms.services.apikeys import KeyCache
+from openoms.web import errors as web_errors
 from openoms.web import pages
+from openoms.web.routes import session
 
 DESCRIPTION = """
 OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
@@ -62,9 +64,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.key_cache = KeyCache()
     errors.install(app)
+    web_errors.install(app)
     app.include_router(orders.router)
     app.include_router(stock.router)
     app.include_router(catalog.router)
+    app.include_router(session.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)

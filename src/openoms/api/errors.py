@@ -63,30 +63,35 @@ def _reason(err: dict[str, Any]) -> str:
     return msg[0].lower() + msg[1:] if msg else msg
 
 
+async def domain_error_json(_: Request, exc: DomainError) -> JSONResponse:
+    return error_response(exc)
+
+
+async def http_error_json(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: ErrorCode.NOT_FOUND, 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc)
+    app.add_exception_handler(DomainError, domain_error_json)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error_json)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error_json)  # type: ignore[arg-type]
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errs):
-            e = next(e for e in errs if e.get("type") == "json_invalid")
-            detail = (e.get("ctx") or {}).get("error", "")
-            return JSONResponse(
-                error_body(
-                    ErrorCode.MALFORMED_JSON,
-                    f"The request body is not valid JSON ({detail}); send a JSON object",
-                    [{"field": "body", "reason": f"invalid JSON: {detail}"}],
-                ),
-                status_code=400,
-            )
-        fields = [{"field": field_path(tuple(e["loc"])), "reason": _reason(e)} for e in errs]
-        message = "; ".join(f"{f['field']}: {f['reason']}" for f in fields)
-        return JSONResponse(error_body(ErrorCode.VALIDATION_ERROR, message, fields), status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: ErrorCode.NOT_FOUND, 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+async def validation_error_json(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """Pydantic errors as the API's error body, with field paths such as ``lines[0].sku``."""
+    errs = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errs):
+        e = next(e for e in errs if e.get("type") == "json_invalid")
+        detail = (e.get("ctx") or {}).get("error", "")
+        return JSONResponse(
+            error_body(
+                ErrorCode.MALFORMED_JSON,
+                f"The request body is not valid JSON ({detail}); send a JSON object",
+                [{"field": "body", "reason": f"invalid JSON: {detail}"}],
+            ),
+            status_code=400,
+        )
+    fields = [{"field": field_path(tuple(e["loc"])), "reason": _reason(e)} for e in errs]
+    message = "; ".join(f"{f['field']}: {f['reason']}" for f in fields)
+    return JSONResponse(error_body(ErrorCode.VALIDATION_ERROR, message, fields), status_code=422)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,10 +17,11 @@ from sqlalchemy import func, select
 
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Product, table
+from openoms.domain.access import Role
 from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LedgerEntryType
 from openoms.domain.orders import HoldType
-from openoms.services import apikeys, catalog, inventory
+from openoms.services import apikeys, catalog, inventory, users
 from openoms.services import orders as order_service
 from openoms.services.common import Actor
 
@@ -188,7 +190,17 @@ def products() -> list[dict[str, Any]]:
     return out
 
 
-def load(db: Database, *, order_count: int = 40, progress: ProgressFn | None = None, seed: int = 7) -> dict[str, Any]:
+DEMO_SPAN_MINUTES = 14 * 24 * 60
+DEMO_USERS = (
+    ("admin@openoms.example", "Alex Admin", Role.ADMIN),
+    ("ops@openoms.example", "Olivia Operations", Role.OPERATIONS),
+    ("cs@openoms.example", "Sam Service", Role.CUSTOMER_SERVICE),
+    ("warehouse@openoms.example", "Wes Warehouse", Role.WAREHOUSE),
+    ("finance@openoms.example", "Fiona Finance", Role.FINANCE),
+)
+
+
+def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = None, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     with db.begin() as conn:
         catalog.LOCATIONS.upsert_many(conn, LOCATIONS)
@@ -220,9 +232,9 @@ def load(db: Database, *, order_count: int = 40, progress: ProgressFn | None = N
         who, city, region, postal = CITIES[n % len(CITIES)]
         chosen = rng.sample(prods, rng.randint(1, 4))
         channel = channels[n % len(channels)]
-        cmd = orders_cmd(
-            channel, n, who, city, region, postal, chosen, rng, now - dt.timedelta(minutes=37 * (order_count - n))
-        )
+        # Spread over the last two weeks, so the dashboard has history to draw.
+        placed_at = now - dt.timedelta(minutes=int(DEMO_SPAN_MINUTES * (order_count - n) / order_count))
+        cmd = orders_cmd(channel, n, who, city, region, postal, chosen, rng, placed_at)
         try:
             res = order_service.capture_order(db, cmd, DEMO)
             placed += 1
@@ -237,7 +249,12 @@ def load(db: Database, *, order_count: int = 40, progress: ProgressFn | None = N
         if progress:
             progress("orders", n + 1, order_count)
     _, secret = apikeys.create_api_key(db, "demo", ["*"])
+    password = secrets.token_urlsafe(9)
+    for email, name, role in DEMO_USERS:
+        users.create_user(db, email, name, role, password, DEMO)
     return {
+        "users": [(email, role.label) for email, _, role in DEMO_USERS],
+        "password": password,
         "products": len(prods),
         "locations": len(LOCATIONS),
         "channels": len(CHANNELS),

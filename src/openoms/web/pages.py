@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
 from openoms import __version__
 from openoms.adapters.db.tables import Channel, Location, Order, OrderHold, Product, StockLevel, table
+from openoms.domain.access import Permission
 from openoms.domain.orders import order_number
+from openoms.services.users import CurrentUser
+from openoms.web.auth import permitted
+from openoms.web.render import page
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Any:
+def home(request: Request, user: CurrentUser = Depends(permitted(Permission.DASHBOARD_VIEW))) -> Any:
     db = request.app.state.db
     o, s, h = table(Order), table(StockLevel), table(OrderHold)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
@@ -45,7 +46,7 @@ def home(request: Request) -> Any:
             .order_by(o.c.id.desc())
             .limit(10)
         ).all()
-    return templates.TemplateResponse(
+    return page(
         request,
         "home.html",
         {
@@ -66,6 +67,8 @@ def home(request: Request) -> Any:
                 for r in recent
             ],
         },
+        user=user,
+        title="Dashboard",
     )
 
 

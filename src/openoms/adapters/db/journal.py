@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from openoms.adapters.db.tables import OrderEvent, OutboxMessage, table
+from openoms.adapters.db.tables import AuditEntry, OrderEvent, OutboxMessage, table
 
 _event = table(OrderEvent)
 _outbox = table(OutboxMessage)
@@ -66,3 +66,32 @@ def enqueue(
         )
     )
     return event_id
+
+
+_audit = table(AuditEntry)
+
+
+def record_audit(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str | None,
+    message: str,
+    data: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Append to the audit log in the caller's unit of work, for changes that are not an
+    order's (users, keys, catalogue, stock): the change and its record commit together."""
+    conn.execute(
+        insert(_audit).values(
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            message=message,
+            data=data,
+            created_at=now or dt.datetime.now(dt.UTC),
+        )
+    )

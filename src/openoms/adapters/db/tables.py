@@ -230,6 +230,7 @@ class OrderLine(Base):
             name="quantities_consistent",
         ),
         Index("ix_order_lines_product_id", "product_id"),
+        Index("ix_order_lines_sku", "sku"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -343,6 +344,79 @@ class IdempotencyRecord(Base):
     resource_type: Mapped[str | None] = mapped_column(String(32))
     resource_id: Mapped[str | None] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class User(Timestamped, Base):
+    """A back-office person. Passwords are argon2id hashes; the role decides what they may do."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('admin', 'operations', 'customer_service', 'warehouse', 'finance')", name="role_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a
+    leaked table signs nobody in, and signing out (or disabling the user) ends it at once."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class SignInAttempt(Base):
+    """Failed and successful sign-ins: the rate limit counts recent failures from here."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email", "email", "created_at"),
+        Index("ix_sign_in_attempts_client_ip", "client_ip", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class AuditEntry(Base):
+    """What a person or key did outside an order's timeline: users, keys, catalogue, stock."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_created_at", "created_at"),
+        Index("ix_audit_log_subject", "subject_type", "subject_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 

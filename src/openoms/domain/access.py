@@ -1,0 +1,134 @@
+"""Back-office roles and what each may do.
+
+One table decides every page and action, so that "who can cancel an order?" has one answer,
+shown on the users page and checked by the routes. See docs/back-office.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from openoms.domain.errors import DomainError, ErrorCode
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATIONS = "operations"
+    CUSTOMER_SERVICE = "customer_service"
+    WAREHOUSE = "warehouse"
+    FINANCE = "finance"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS: Mapping[Role, str] = {
+    Role.ADMIN: "Administrator",
+    Role.OPERATIONS: "Operations",
+    Role.CUSTOMER_SERVICE: "Customer service",
+    Role.WAREHOUSE: "Warehouse",
+    Role.FINANCE: "Finance",
+}
+
+
+class Permission(StrEnum):
+    DASHBOARD_VIEW = "dashboard.view"
+    ORDERS_VIEW = "orders.view"
+    ORDERS_CREATE = "orders.create"  # phone orders
+    ORDERS_NOTE = "orders.note"
+    ORDERS_HOLD = "orders.hold"  # place and release holds
+    ORDERS_CANCEL = "orders.cancel"  # cancel orders and lines
+    INVENTORY_VIEW = "inventory.view"
+    INVENTORY_RECEIVE = "inventory.receive"
+    INVENTORY_ADJUST = "inventory.adjust"
+    CATALOG_VIEW = "catalog.view"
+    CATALOG_EDIT = "catalog.edit"  # products, locations, channels
+    USERS_MANAGE = "users.manage"
+    API_KEYS_MANAGE = "api_keys.manage"
+    AUDIT_VIEW = "audit.view"
+
+    @property
+    def label(self) -> str:
+        return PERMISSION_LABELS[self]
+
+
+PERMISSION_LABELS: Mapping[Permission, str] = {
+    Permission.DASHBOARD_VIEW: "See the dashboard",
+    Permission.ORDERS_VIEW: "See orders",
+    Permission.ORDERS_CREATE: "Create phone orders",
+    Permission.ORDERS_NOTE: "Add notes to orders",
+    Permission.ORDERS_HOLD: "Place and release holds",
+    Permission.ORDERS_CANCEL: "Cancel orders and lines",
+    Permission.INVENTORY_VIEW: "See inventory and its ledger",
+    Permission.INVENTORY_RECEIVE: "Receive stock",
+    Permission.INVENTORY_ADJUST: "Adjust and count stock",
+    Permission.CATALOG_VIEW: "See products, locations and channels",
+    Permission.CATALOG_EDIT: "Edit products, locations and channels",
+    Permission.USERS_MANAGE: "Manage users",
+    Permission.API_KEYS_MANAGE: "Manage API keys",
+    Permission.AUDIT_VIEW: "Read the audit log",
+}
+
+P = Permission
+_EVERYONE = frozenset({P.DASHBOARD_VIEW, P.ORDERS_VIEW, P.INVENTORY_VIEW, P.CATALOG_VIEW})
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    # Runs the flow: holds, cancellations, stock corrections, the network's set-up.
+    Role.OPERATIONS: _EVERYONE
+    | {
+        P.ORDERS_CREATE,
+        P.ORDERS_NOTE,
+        P.ORDERS_HOLD,
+        P.ORDERS_CANCEL,
+        P.INVENTORY_RECEIVE,
+        P.INVENTORY_ADJUST,
+        P.CATALOG_EDIT,
+        P.AUDIT_VIEW,
+    },
+    # Talks to customers: takes phone orders, cancels on request, holds for a question.
+    Role.CUSTOMER_SERVICE: _EVERYONE | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL},
+    # Owns the physical stock: receipts and counts, but not customers' orders.
+    Role.WAREHOUSE: _EVERYONE | {P.ORDERS_NOTE, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
+    # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
+    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
+}
+
+
+def can(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]
+
+
+class Forbidden(DomainError):
+    def __init__(self, role: Role, permission: Permission) -> None:
+        super().__init__(
+            ErrorCode.FORBIDDEN,
+            f"Your role ({role.label}) may not {permission.label.lower()}; ask an administrator if you need to.",
+            extra={"permission": permission.value, "role": role.value},
+        )
+        self.role = role
+        self.permission = permission
+
+
+def require(role: Role, permission: Permission) -> None:
+    if not can(role, permission):
+        raise Forbidden(role, permission)
+
+
+#: Failed sign-ins allowed per e-mail (and per client address) in the window before refusing.
+MAX_FAILED_SIGN_INS = 5
+SIGN_IN_WINDOW_SECONDS = 15 * 60
+MIN_PASSWORD_LENGTH = 10
+
+
+def check_password_strength(password: str) -> str | None:
+    """A reason the password is refused, or None. Length beats composition rules (NIST 800-63B)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > 256:
+        return "must be at most 256 characters"
+    if password.strip() == "":
+        return "must not be only spaces"
+    return None
