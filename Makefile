@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/openoms serve
 
 test: $(STAMP)
+	tools/ensure-chromium
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -268,3 +268,40 @@ def order_body(lines: list[tuple[str, int]], **extra: Any) -> dict[str, Any]:
         "lines": [{"sku": s, "quantity": q, "unit_price": "10.00"} for s, q in lines],
         **extra,
     }
+
+
+#: Tables a refused command must leave exactly as they were.
+BOOK_TABLES = (
+    "orders",
+    "order_lines",
+    "reservations",
+    "inventory_ledger",
+    "order_holds",
+    "order_events",
+    "outbox",
+    "customers",
+    "idempotency_keys",
+    "products",
+    "locations",
+    "channels",
+)
+
+
+def books(db: Database) -> dict[str, Any]:
+    """Row counts of every table a command writes, and every stock balance: take one before
+    and one after a refused request and compare them."""
+    from sqlalchemy import func, select
+
+    stock = Base.metadata.tables["stock_levels"]
+    with db.read() as conn:
+        out: dict[str, Any] = {
+            name: int(conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar_one())
+            for name in BOOK_TABLES
+        }
+        out["stock_levels"] = sorted(
+            (int(p), int(loc), int(oh), int(rv))
+            for p, loc, oh, rv in conn.execute(
+                select(stock.c.product_id, stock.c.location_id, stock.c.on_hand, stock.c.reserved)
+            ).all()
+        )
+    return out

@@ -213,23 +213,22 @@ def import_csv(
         _fail(f"{path} has no data rows; the first row must name the columns")
     spec = importer.SPECS[kind.value]
     models: list[BaseModel] = []
+    model_rows: list[int] = []  # the file's row number of each model
     problems: list[tuple[int, str, str]] = []
     with _progress() as progress:
         task = progress.add_task(f"validating {path.name}", total=len(rows))
         for n, raw in enumerate(rows, start=2):  # row 1 is the header
             try:
                 models.append(spec.model.model_validate(importer.clean_row(raw, spec)))
+                model_rows.append(n)
             except ValidationError as exc:
                 for e in exc.errors():
                     field = ".".join(str(p) for p in e["loc"]) or "row"
                     problems.append((n, field, e["msg"]))
             progress.advance(task)
-    problems.extend(importer.duplicate_keys(models, spec))
+    problems.extend(importer.duplicate_keys(models, spec, model_rows))
     if not problems:
-        try:
-            importer.check_references(_db(), kind.value, models)
-        except DomainError as exc:
-            problems.extend((0, e.field, e.reason) for e in exc.errors)
+        problems.extend(importer.check_references(_db(), kind.value, models))
     if problems:
         report = path.with_suffix(path.suffix + ".errors.csv")
         with report.open("w", newline="") as fh:
@@ -246,7 +245,11 @@ def import_csv(
         return
     with _progress() as progress:
         task = progress.add_task(f"importing {kind.value}", total=len(models))
-        count = importer.import_rows(_db(), kind.value, models, lambda k: progress.advance(task, k))
+        try:
+            count = importer.import_rows(_db(), kind.value, models, lambda k: progress.advance(task, k))
+        except DomainError as exc:  # stock reserved since the check above: the import rolled back
+            _fail(f"nothing imported: {exc.message}")
+            return
     console.print(f"imported {count} {kind.value} rows from {path}")
 
 

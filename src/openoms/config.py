@@ -25,14 +25,17 @@ class Settings(BaseSettings):
     workers: int = 1
     db_pool_size: int = 20
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body accepted.")
-    max_line_quantity: int = Field(default=100_000, description="Largest quantity on one line.")
-    max_order_lines: int = Field(default=500, description="Most lines on one order.")
     log_level: str = "info"
     cookie_secure: bool | None = Field(
         default=None,
         description="Secure flag on session cookies; unset: on for HTTPS and loopback, off otherwise.",
     )
     low_stock_threshold: int = Field(default=10, description="Network available at or below this is low stock.")
+    release_sla_hours: int = Field(
+        default=24,
+        ge=1,
+        description="An order not released to fulfilment this many hours after it was placed is at risk.",
+    )
     var_dir: Path = Path("var")
 
 

@@ -18,7 +18,10 @@ from openoms.config import Settings, get_settings
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
 from openoms.web import pages
-from openoms.web.routes import session
+from openoms.web.routes import admin, catalog_pages, dashboard, session
+from openoms.web.routes import inventory as inventory_pages
+from openoms.web.routes import orders as order_pages
+from openoms.web.routes import phone_orders as phone_order_pages
 
 DESCRIPTION = """
 OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
@@ -69,7 +72,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(stock.router)
     app.include_router(catalog.router)
     app.include_router(session.router)
+    # /orders/new (phone orders) must come before any /orders/{id} page route.
+    app.include_router(phone_order_pages.router)
+    app.include_router(order_pages.router)
+    app.include_router(inventory_pages.router)
+    app.include_router(dashboard.router)
     app.include_router(pages.router)
+    app.include_router(catalog_pages.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

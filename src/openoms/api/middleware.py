@@ -26,6 +26,13 @@ class RequestGuard:
         self.max = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database
+            where = "path" if "\x00" in scope["path"] else "query" if b"%00" in scope["query_string"] else None
+            if where:
+                msg = f"The request {where} contains a NUL character (%00); remove it"
+                await _reply(send, 422, ErrorCode.VALIDATION_ERROR, msg, where)
+                return
         if scope["type"] != "http" or scope["method"] not in _WRITES:
             await self.app(scope, receive, send)
             return
@@ -47,18 +54,27 @@ class RequestGuard:
                 return
         received = 0
         started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max:
+                    too_large = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # the app turned _TooLarge into an error of its own (FastAPI answers 400
+                # "error parsing the body"); answer 413 instead and drop the app's reply
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _reply(send, 413, ErrorCode.BODY_TOO_LARGE, self._too_large_msg())
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -73,8 +89,8 @@ class RequestGuard:
         return f"Request body is larger than {self.max} bytes; split it into smaller requests"
 
 
-async def _reply(send: Send, status: int, code: ErrorCode, message: str) -> None:
-    body: dict[str, Any] = error_body(code, message, [{"field": "body", "reason": message}])
+async def _reply(send: Send, status: int, code: ErrorCode, message: str, field: str = "body") -> None:
+    body: dict[str, Any] = error_body(code, message, [{"field": field, "reason": message}])
     raw = json.dumps(body).encode()
     await send(
         {

@@ -23,12 +23,10 @@ from pydantic import (
 )
 
 from openoms.domain import money
-from openoms.domain.orders import HoldType, LineStatus, OrderStatus
+from openoms.domain.orders import MAX_LINE_QUANTITY, MAX_ORDER_LINES, HoldType, LineStatus, OrderStatus
 
 T = TypeVar("T")
 
-MAX_LINE_QUANTITY = 100_000
-MAX_ORDER_LINES = 500
 MAX_STOCK = 100_000_000
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$"
@@ -53,7 +51,8 @@ def _code(v: str) -> str:
 Sku = Annotated[str, AfterValidator(_sku), Field(examples=["TSHIRT-BLK-M"], json_schema_extra={"pattern": SKU_PATTERN})]
 Code = Annotated[str, AfterValidator(_code), Field(json_schema_extra={"pattern": CODE_PATTERN})]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# 255: the inventory ledger keeps the reason of every stock movement (cancellations included).
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Text = Annotated[str, StringConstraints(max_length=255)]
 
 
@@ -91,16 +90,45 @@ LocalTime = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "examples": ["15:00"]}),
 ]
 
+
+def _utc_representable(v: dt.datetime) -> dt.datetime:
+    """An offset can push a date past year 1 or 9999 once stored as UTC: refuse it here."""
+    try:
+        v.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+    return v
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
+
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency), Field(examples=["USD"])]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(examples=["US"])]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4, examples=["19.99"])]
 Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 
+def _no_nul(v: Any) -> Any:
+    if isinstance(v, str):
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(v, list | tuple | set | frozenset):
+        for item in v:
+            _no_nul(item)
+    elif isinstance(v, dict):
+        for key, item in v.items():
+            _no_nul(key)
+            _no_nul(item)
+    return v
+
+
 class Strict(BaseModel):
-    """Unknown fields are refused: a typo should not silently drop data."""
+    """Unknown fields are refused: a typo should not silently drop data. NUL characters are
+    refused too: PostgreSQL text cannot hold them."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul_characters = field_validator("*")(_no_nul)
 
 
 # --- products -----------------------------------------------------------------------------
@@ -400,7 +428,7 @@ class OrderCreate(Strict):
     shipping_total: Amount = Decimal(0)
     shipping_tax: Amount = Decimal(0)
     service_level: Literal["standard", "expedited", "express", "next_day"] = "standard"
-    placed_at: AwareDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
+    placed_at: UtcDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 

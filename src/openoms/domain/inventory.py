@@ -176,9 +176,21 @@ class LedgerEntryType:
     ALL = (RECEIPT, ADJUSTMENT, COUNT, RESERVATION, RELEASE, SHIPMENT, RESTOCK, TRANSFER_OUT, TRANSFER_IN)
 
 
+#: Most units one stock row holds (its columns are 32-bit INTEGER).
+MAX_ON_HAND = 2**31 - 1
+
+
 def check_on_hand_change(sku: str, location: str, on_hand: int, reserved: int, delta: int) -> None:
-    """On hand may never drop below what is already promised to orders (or below zero)."""
+    """On hand may never drop below what is already promised to orders (or below zero), nor
+    grow past what a stock row can hold."""
     new = on_hand + delta
+    if new > MAX_ON_HAND:
+        raise DomainError(
+            ErrorCode.STOCK_CONFLICT,
+            f"{sku} at {location}: on hand would become {new}, more than the {MAX_ON_HAND} units a stock row holds",
+            [FieldError("delta", f"on hand {on_hand} + {delta} > {MAX_ON_HAND}")],
+            extra={"on_hand": on_hand, "reserved": reserved, "delta": delta},
+        )
     if new < 0 or new < reserved:
         raise DomainError(
             ErrorCode.STOCK_CONFLICT,

@@ -45,6 +45,10 @@ class HoldType(StrEnum):
     MANUAL = "manual"
 
 
+#: Limits on one order, the same for every channel: larger ones are refused as bad input.
+MAX_LINE_QUANTITY = 100_000
+MAX_ORDER_LINES = 500
+
 OS = OrderStatus
 ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     OS.CREATED: frozenset({OS.ALLOCATED, OS.BACKORDERED, OS.CANCELLED}),

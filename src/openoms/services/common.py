@@ -19,6 +19,9 @@ class Actor:
         return self.name
 
 
+#: Largest id a BIGINT column holds; larger numbers in input are refused, never sent to SQL.
+MAX_ID = 2**63 - 1
+
 SYSTEM = Actor("system")
 CLI = Actor("cli")
 
@@ -38,8 +41,9 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "id":
-            raise ValueError(kind)
+        # only what encode_cursor makes: "id:" and digits, within a BIGINT id
+        if kind != "id" or not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+            raise ValueError(raw)
         return int(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise validation_error("cursor", "is not a cursor this API returned") from exc

@@ -208,10 +208,13 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         catalog.PRODUCTS.upsert_many(conn, products())
     prods = products()
     changes = []
-    for p in prods:
+    for idx, p in enumerate(prods):
+        scarce = idx % 10 == 4  # a few SKUs run low, so low stock and shortages show up
         for loc in LOCATIONS:
             is_store = loc["kind"] == "store"
             qty = rng.choice([0, 2, 5, 8, 12]) if is_store else rng.randint(20, 400)
+            if scarce and not is_store:
+                qty = rng.choice([0, 3, 6])
             if rng.random() < 0.08:
                 qty = 0  # some gaps so that splits and shortages happen
             if qty:
@@ -243,6 +246,10 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
             elif n % 13 == 3:
                 order_service.place_hold(
                     db, res.order_id, HoldType.FRAUD, "billing and shipping countries differ", DEMO
+                )
+            elif n % 17 == 8:
+                order_service.place_hold(
+                    db, res.order_id, HoldType.PAYMENT, "card authorisation declined (insufficient funds)", DEMO
                 )
         except DomainError:
             pass  # a demo basket the network cannot cover is simply not placed

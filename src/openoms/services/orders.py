@@ -117,7 +117,12 @@ def _check_amounts(cmd: CaptureOrder) -> None:
         elif not money.fits_currency(amount, cur):
             errors.append(FieldError(path, f"{amount} has more decimals than {cur} allows ({money.minor_units(cur)})"))
 
+    if not cmd.lines:
+        errors.append(FieldError("lines", "an order needs at least one line"))
     for i, line in enumerate(cmd.lines):
+        # The API checks this too; every other caller (phone orders, imports) gets it here.
+        if line.quantity < 1:
+            errors.append(FieldError(f"lines[{i}].quantity", "must be at least 1"))
         fits(f"lines[{i}].unit_price", line.unit_price)
         fits(f"lines[{i}].discount", line.discount)
         fits(f"lines[{i}].tax", line.tax)
@@ -141,6 +146,21 @@ def _totals(cmd: CaptureOrder) -> dict[str, Decimal]:
         "shipping_total": money.quantize(cmd.shipping_total, cur),
         "grand_total": money.quantize(subtotal - discount + tax + cmd.shipping_total, cur),
     }
+
+
+#: Order amounts are NUMERIC(18, 4): anything from here up cannot be stored.
+MAX_STORED_AMOUNT = Decimal(10) ** 14
+
+
+def _check_totals(totals: dict[str, Decimal]) -> None:
+    """Each amount fits its column on its own; their sums may not (a 500 on PostgreSQL)."""
+    errors = [
+        FieldError("lines", f"the order's {name} {value} is larger than OpenOMS stores (under {MAX_STORED_AMOUNT})")
+        for name, value in totals.items()
+        if value >= MAX_STORED_AMOUNT
+    ]
+    if errors:
+        raise DomainError(ErrorCode.VALIDATION_ERROR, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
 
 
 def _insert_fn(conn: Connection) -> Any:
@@ -195,6 +215,7 @@ def capture_order(
     """
     _check_amounts(cmd)
     totals = _totals(cmd)
+    _check_totals(totals)
     skus = [ln.sku for ln in cmd.lines]
     for attempt in range(MAX_RESERVE_ATTEMPTS):
         try:
@@ -388,7 +409,7 @@ def _capture_once(
         "service_level": cmd.service_level,
         "shipping_address": cmd.shipping_address,
         "billing_address": cmd.billing_address,
-        "placed_at": cmd.placed_at or now,
+        "placed_at": (cmd.placed_at or now).astimezone(dt.UTC),  # as stored, and as get_order reads it
         "sourcing_rule": plan.rule,
         "captured_by": actor.name,
         "notes": cmd.notes,

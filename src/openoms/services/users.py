@@ -307,10 +307,15 @@ def sign_in(
     ok = _verify(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None and bool(row["active"])
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
+    if not ok or row is None:
+        # The failure must be kept (it feeds the rate limit): its own small commit.
+        with db.begin() as conn:
+            conn.execute(
+                insert(attempts_t).values(email=email[:254], client_ip=client_ip, succeeded=False, created_at=now)
+            )
+        raise SignInRefused("E-mail or password is wrong (or the account is disabled).")
     with db.begin() as conn:
-        conn.execute(insert(attempts_t).values(email=email[:254], client_ip=client_ip, succeeded=ok, created_at=now))
-        if not ok or row is None:
-            raise SignInRefused("E-mail or password is wrong (or the account is disabled).")
+        conn.execute(insert(attempts_t).values(email=email[:254], client_ip=client_ip, succeeded=True, created_at=now))
         session_id = conn.execute(
             insert(sessions_t)
             .values(

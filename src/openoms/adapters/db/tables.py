@@ -197,6 +197,10 @@ class Order(Timestamped, Base):
         Index("ix_orders_channel_id_id", "channel_id", "id"),
         Index("ix_orders_customer_id", "customer_id"),
         Index("ix_orders_created_at", "created_at"),
+        # The back-office list (migration 0003): newest first, status + date, external id search.
+        Index("ix_orders_placed_at", "placed_at", "id"),
+        Index("ix_orders_status_placed_at", "status", "placed_at", "id"),
+        Index("ix_orders_external_order_id", "external_order_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -257,6 +261,9 @@ class Reservation(Base):
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
         Index("ix_reservations_order_line_id", "order_line_id"),
         Index("ix_reservations_stock", "product_id", "location_id"),
+        # The order page reads by order; the orders list filters by reserving location (0003).
+        Index("ix_reservations_order_id", "order_id", "location_id"),
+        Index("ix_reservations_location_order", "location_id", "quantity", "order_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

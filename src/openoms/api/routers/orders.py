@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
-from pydantic import AwareDatetime
 
 from openoms.api.deps import DB, actor_of, require
 from openoms.api.schemas import (
@@ -19,6 +18,7 @@ from openoms.api.schemas import (
     OrderRead,
     OrderSummary,
     Page,
+    UtcDatetime,
     error_responses,
 )
 from openoms.domain.errors import validation_error
@@ -116,8 +116,8 @@ def list_orders(
     on_hold: Annotated[
         bool | None, Query(description="Only orders with (true) or without (false) an active hold")
     ] = None,
-    created_from: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset, exclusive")] = None,
+    created_from: Annotated[UtcDatetime | None, Query(description="ISO 8601 with offset")] = None,
+    created_to: Annotated[UtcDatetime | None, Query(description="ISO 8601 with offset, exclusive")] = None,
     q: Annotated[str | None, Query(description="Order number, external id, customer e-mail or name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,

@@ -20,6 +20,7 @@ from openoms.api.schemas import (
 from openoms.domain.inventory import LedgerEntryType
 from openoms.services import inventory
 from openoms.services.apikeys import Principal
+from openoms.services.common import MAX_ID
 from openoms.services.idempotency import request_fingerprint
 
 router = APIRouter(prefix="/api/v1", tags=["stock"], responses={**COMMON_ERRORS, **error_responses(404, 409)})
@@ -76,7 +77,7 @@ def stock_ledger(
     sku: str,
     location: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, description="Page back from this ledger id")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Page back from this ledger id")] = None,
 ) -> list[dict[str, Any]]:
     """The movements of a SKU, newest first: every change of on hand or reserved."""
     return inventory.ledger(db, sku, location, limit=limit, before_id=before_id)
