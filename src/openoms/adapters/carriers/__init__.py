@@ -1,0 +1,1 @@
+"""Carrier data: rate tables from CSV, coordinates for addresses, the demo network."""
