@@ -16,7 +16,9 @@ def test_real_currencies_are_known(code: str) -> None:
     assert money.is_currency(code)
 
 
-@pytest.mark.parametrize("code", ["usd", "Usd", "US", "USDD", "XYZ", "ABC", "", " USD", "EURO", "$"])
+@pytest.mark.parametrize(
+    "code", ["usd", "Usd", "US", "USDD", "XYZ", "ABC", "", " USD", "EURO", "$", "DEM", "FRF", "XAU", "XTS", "XXX"]
+)
 def test_what_is_not_a_currency_code(code: str) -> None:
     assert not money.is_currency(code)
 

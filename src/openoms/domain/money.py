@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.core import get_global
+from babel.numbers import get_currency_precision, get_territory_currencies
 
 
 @lru_cache(maxsize=1)
 def _currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    """Currencies that are legal tender somewhere today (CLDR): withdrawn ones (DEM), metals
+    (XAU) and the test and no-currency codes (XTS, XXX) are not money an order can be in."""
+    today = dt.date.today()
+    codes: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        codes.update(get_territory_currencies(territory, today, tender=True))
+    return frozenset(codes)
 
 
 def is_currency(code: str) -> bool:
