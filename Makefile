@@ -21,13 +21,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	tools/ensure-chromium
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,6 +37,9 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/capture_bench.py
+
+bench-flash: $(STAMP)
+	$(BIN)/python bench/flash_sale.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
