@@ -154,7 +154,7 @@ def create_api_key(
     from openoms.services import apikeys
 
     try:
-        principal, secret = apikeys.create_api_key(_db(), name, scope or ["*"])
+        principal, secret = apikeys.create_api_key(_db(), name, scope or ["*"], Actor("cli"))
     except DomainError as exc:
         _fail(exc.message, 2)
         return
@@ -168,7 +168,7 @@ def revoke_api_key(prefix: Annotated[str, typer.Argument(help="The 8 characters 
     from openoms.services import apikeys
 
     try:
-        apikeys.revoke_api_key(_db(), prefix)
+        apikeys.revoke_api_key(_db(), prefix, Actor("cli"))
     except DomainError as exc:
         _fail(exc.message, 2)
     console.print(f"revoked {prefix}")

@@ -8,19 +8,22 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from openoms.adapters.db.engine import Database
+from openoms.adapters.db.journal import record_audit
 from openoms.adapters.db.tables import ApiKey, table
-from openoms.domain.errors import DomainError, ErrorCode, validation_error
-from openoms.services.common import utcnow
+from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound
+from openoms.services.common import SYSTEM, Actor, utcnow
 
 _t = table(ApiKey)
 
 RESOURCES = ("catalog", "inventory", "orders", "customers")
 SCOPES = (*(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")), "*")
 CACHE_SECONDS = 30.0
+MAX_NAME = 128  # the column's width
 
 
 @dataclass(frozen=True)
@@ -41,25 +44,43 @@ class Principal:
         return f"api-key:{self.name}"
 
 
-def create_api_key(db: Database, name: str, scopes: list[str]) -> tuple[Principal, str]:
-    """Return the principal and the secret key, which is never stored in clear."""
+def create_api_key(db: Database, name: str, scopes: list[str], actor: Actor = SYSTEM) -> tuple[Principal, str]:
+    """Return the principal and the secret key, which is never stored in clear. The audit log
+    records who issued it in the same unit of work, whichever door (page, CLI, demo) it came by."""
     name = name.strip()
+    errors: list[FieldError] = []
     if not name:
-        raise validation_error("name", "must not be empty")
+        errors.append(FieldError("name", "must not be empty"))
+    elif len(name) > MAX_NAME:
+        errors.append(FieldError("name", f"must be at most {MAX_NAME} characters"))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
-        raise validation_error("scopes", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
-    if not scopes:
-        raise validation_error("scopes", "give at least one scope")
+        errors.append(FieldError("scopes", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}"))
+    elif not scopes:
+        errors.append(FieldError("scopes", "choose at least one scope"))
+    if errors:
+        raise DomainError(ErrorCode.VALIDATION_ERROR, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+    chosen = sorted(set(scopes))
     prefix = secrets.token_hex(4)
     secret = f"oms_{prefix}_{secrets.token_urlsafe(24)}"
+    now = utcnow()
     with db.begin() as conn:
         key_id = conn.execute(
             insert(_t)
-            .values(name=name, prefix=prefix, key_hash=_hash(secret), scopes=sorted(set(scopes)), created_at=utcnow())
+            .values(name=name, prefix=prefix, key_hash=_hash(secret), scopes=chosen, created_at=now)
             .returning(_t.c.id)
         ).scalar_one()
-    return Principal(int(key_id), name, frozenset(scopes)), secret
+        record_audit(
+            conn,
+            actor=actor.name,
+            action="api_key.created",
+            subject_type="api_key",
+            subject_id=prefix,
+            message=f"Created API key {name} (oms_{prefix}_…) with scopes {', '.join(chosen)}",
+            data={"name": name, "prefix": prefix, "scopes": chosen},
+            now=now,
+        )
+    return Principal(int(key_id), name, frozenset(chosen)), secret
 
 
 def _hash(secret: str) -> str:
@@ -109,13 +130,53 @@ def authenticate(db: Database, secret: str, cache: KeyCache | None = None) -> Pr
     return principal
 
 
-def revoke_api_key(db: Database, prefix: str) -> None:
+def revoke_api_key(db: Database, prefix: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    """Revoke a key, with its audit row. Other server processes may accept it for up to the
+    key cache's lifetime (30 s)."""
+    now = utcnow()
     with db.begin() as conn:
-        n = conn.execute(
-            update(_t).where(_t.c.prefix == prefix, _t.c.revoked_at.is_(None)).values(revoked_at=utcnow())
-        ).rowcount
-    if n != 1:
-        raise DomainError(ErrorCode.NOT_FOUND, f"No active API key with prefix {prefix}")
+        # Conditional, so two people revoking at once leave one revocation and one audit row.
+        revoked = conn.execute(
+            update(_t)
+            .where(_t.c.prefix == prefix, _t.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(_t.c.name)
+        ).first()
+        if revoked is None:
+            existing = conn.execute(select(_t.c.name).where(_t.c.prefix == prefix)).first()
+            if existing is None:
+                raise DomainError(ErrorCode.NOT_FOUND, f"No active API key with prefix {prefix}")
+            raise DomainError(
+                ErrorCode.ILLEGAL_TRANSITION,
+                f"No active API key with prefix {prefix}: {existing.name} (oms_{prefix}_…) is already revoked",
+            )
+        record_audit(
+            conn,
+            actor=actor.name,
+            action="api_key.revoked",
+            subject_type="api_key",
+            subject_id=prefix,
+            message=f"Revoked API key {revoked.name} (oms_{prefix}_…)",
+            data={"name": revoked.name, "prefix": prefix},
+            now=now,
+        )
+    return get_api_key(db, prefix)
+
+
+def get_api_key(db: Database, prefix: str) -> dict[str, Any]:
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                select(_t.c.id, _t.c.name, _t.c.prefix, _t.c.scopes, _t.c.created_at, _t.c.revoked_at).where(
+                    _t.c.prefix == prefix
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound("API key", prefix)
+    return dict(row)
 
 
 def list_api_keys(db: Database) -> list[dict[str, object]]:

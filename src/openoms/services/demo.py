@@ -255,7 +255,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
             pass  # a demo basket the network cannot cover is simply not placed
         if progress:
             progress("orders", n + 1, order_count)
-    _, secret = apikeys.create_api_key(db, "demo", ["*"])
+    _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
     password = secrets.token_urlsafe(9)
     for email, name, role in DEMO_USERS:
         users.create_user(db, email, name, role, password, DEMO)

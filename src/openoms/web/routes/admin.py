@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from openoms.domain.access import MIN_PASSWORD_LENGTH, ROLE_PERMISSIONS, Permission, Role
 from openoms.domain.errors import DomainError, ErrorCode
-from openoms.services import api_key_admin, apikeys, users
+from openoms.services import apikeys, users
 from openoms.services.audit import AuditFilter, audit_facets, list_audit_entries
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -302,7 +302,7 @@ def create_api_key(
     name = strings(form, ("name",))["name"]
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
     try:
-        principal, secret = api_key_admin.issue_api_key(request.app.state.db, name, scopes, user.actor)
+        principal, secret = apikeys.create_api_key(request.app.state.db, name, scopes, user.actor)
     except DomainError as exc:
         errors = domain_errors(exc, ("name", "scopes"))
         return _new_key_page(request, user, {"name": name, "scopes": scopes}, errors, 422)
@@ -332,7 +332,7 @@ _PREFIX = re.compile(r"^[0-9a-f]{8}$")
 def _key_or_404(request: Request, prefix: str) -> dict[str, Any]:
     if not _PREFIX.match(prefix):
         raise DomainError(ErrorCode.NOT_FOUND, f"API key {prefix} does not exist")
-    return api_key_admin.get_api_key(request.app.state.db, prefix)
+    return apikeys.get_api_key(request.app.state.db, prefix)
 
 
 @router.get("/api-keys/{prefix}/revoke", response_class=HTMLResponse)
@@ -351,7 +351,7 @@ def revoke_api_key(
 ) -> Response:
     _key_or_404(request, prefix)
     try:
-        key = api_key_admin.revoke_key(request.app.state.db, prefix, user.actor)
+        key = apikeys.revoke_api_key(request.app.state.db, prefix, user.actor)
     except DomainError as exc:
         if exc.code == ErrorCode.ILLEGAL_TRANSITION:
             return redirect("/api-keys", exc.message, "info")
