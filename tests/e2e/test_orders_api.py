@@ -53,7 +53,7 @@ def test_capture_splits_when_no_single_location_covers(api: TestClient, db: Data
         {"location": "WH1", "quantity": 3},
         {"location": "WH2", "quantity": 3},
     ]
-    assert r.json()["sourcing_rule"] == "placeholder/split-by-priority"
+    assert r.json()["sourcing_rule"] == "priority/split-by-priority"
 
 
 def test_shortage_is_409_naming_skus_and_reserves_nothing(api: TestClient, db: Database) -> None:

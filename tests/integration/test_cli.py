@@ -124,7 +124,7 @@ def test_migrate_up_is_idempotent_and_down_removes_everything(cli: Cli) -> None:
 def test_demo_data_if_empty_loads_once(migrated: Cli) -> None:
     out = ok(migrated("demo-data", "--if-empty", "--orders", "4"))
     products = len(demo.products())
-    assert f"demo data: {products} products, 5 locations, 6 channels" in out
+    assert f"demo data: {products} products, 15 locations, 6 channels" in out
     key = (migrated.var / "demo-api-key.txt").read_text().strip()
     assert key in out
     assert oct((migrated.var / "demo-api-key.txt").stat().st_mode & 0o777) == "0o600"

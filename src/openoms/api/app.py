@@ -13,7 +13,7 @@ from openoms import __version__
 from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
-from openoms.api.routers import catalog, orders, stock
+from openoms.api.routers import catalog, orders, routing, stock
 from openoms.config import Settings, get_settings
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     web_errors.install(app)
     app.include_router(orders.router)
     app.include_router(stock.router)
+    app.include_router(routing.router)
     app.include_router(catalog.router)
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.

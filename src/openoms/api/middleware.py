@@ -17,6 +17,10 @@ class _TooLarge(Exception):
     pass
 
 
+#: API paths that take a CSV file as the body (everything else is JSON).
+CSV_PATHS = frozenset({"/api/v1/carrier-rates"})
+
+
 class RequestGuard:
     """Refuse bodies over ``max_body_bytes`` (413) and non-JSON bodies on API writes (415)
     before the application reads them."""
@@ -44,7 +48,8 @@ class RequestGuard:
         if scope["path"].startswith("/api/"):
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             has_body = (length not in (None, "0")) or "transfer-encoding" in headers
-            if has_body and not (ctype == "application/json" or ctype.endswith("+json")):
+            csv_ok = ctype == "text/csv" and scope["path"] in CSV_PATHS
+            if has_body and not (ctype == "application/json" or ctype.endswith("+json") or csv_ok):
                 await _reply(
                     send,
                     415,

@@ -486,6 +486,14 @@ class OrderSummary(BaseModel):
     created_at: dt.datetime
 
 
+class PromiseRead(BaseModel):
+    """When the customer was told the order arrives (local dates at the destination)."""
+
+    ship_date: dt.date | None = Field(description="When the last parcel leaves")
+    earliest: dt.date = Field(description="The order is complete no earlier than this")
+    latest: dt.date = Field(description="... and no later than this")
+
+
 class OrderRead(BaseModel):
     id: int
     order_number: str
@@ -503,7 +511,13 @@ class OrderRead(BaseModel):
     customer: CustomerRead | None
     shipping_address: dict[str, Any] | None
     billing_address: dict[str, Any] | None
-    sourcing_rule: str | None
+    sourcing_rule: str | None = Field(
+        description="How the order was sourced: routing/<rules>@v<version>, or priority/... when the engine "
+        "could not price parcels (no rate table or no usable address); GET /orders/{order}/routing explains it"
+    )
+    promise: PromiseRead | None = Field(
+        description="The delivery promise from routing; null when the order was sourced by priority"
+    )
     captured_by: str
     notes: str | None
     placed_at: dt.datetime

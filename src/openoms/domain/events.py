@@ -13,6 +13,8 @@ class EventType(StrEnum):
     ORDER_HOLD_PLACED = "order.hold_placed"
     ORDER_HOLD_RELEASED = "order.hold_released"
     ORDER_NOTE_ADDED = "order.note_added"
+    ORDER_REROUTED = "order.rerouted"
+    ORDER_BACKORDERED = "order.backordered"
     STOCK_RESERVED = "stock.reserved"
     STOCK_RELEASED = "stock.released"
     STOCK_ADJUSTED = "stock.adjusted"

@@ -107,8 +107,8 @@ class InsufficientStock(DomainError):
         self.shortages = list(shortages)
 
 
-RULE_SINGLE = "placeholder/single-location"
-RULE_SPLIT = "placeholder/split-by-priority"
+RULE_SINGLE = "priority/single-location"
+RULE_SPLIT = "priority/split-by-priority"
 
 
 def plan_allocation(

@@ -93,3 +93,43 @@ class LocationProfile:
     capacity_left_today: int | None = None  # units it can still ship today; None: no limit
     load: float = 0.0  # share of today's capacity already used, 0..1
     calendar: LocationCalendar = field(default_factory=lambda: LocationCalendar("UTC"))
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_workdays(text: str) -> frozenset[int]:
+    """``"mon tue wed thu fri"`` (as stored on a location) as weekday numbers, Monday = 0.
+    Raises ``ValueError`` naming the word it does not know, and for an empty week (a location
+    that never works can never ship)."""
+    days = set()
+    for word in text.replace(",", " ").lower().split():
+        if word in WEEKDAY_NAMES:
+            days.add(WEEKDAY_NAMES.index(word))
+        elif word in _FULL_NAMES:
+            days.add(_FULL_NAMES.index(word))
+        else:
+            raise ValueError(f"{word!r} is not a weekday; use mon tue wed thu fri sat sun")
+    if not days:
+        raise ValueError("a location needs at least one working day")
+    return frozenset(days)
+
+
+def format_workdays(days: frozenset[int]) -> str:
+    return " ".join(WEEKDAY_NAMES[d] for d in sorted(days))
+
+
+#: The service levels orders carry (what channels and the API accept) and the carrier tier
+#: routing looks for: express and next-day orders need the fastest (premium) services.
+ORDER_SERVICE_LEVELS: dict[str, ServiceLevel] = {
+    "standard": ServiceLevel.STANDARD,
+    "expedited": ServiceLevel.EXPEDITED,
+    "express": ServiceLevel.PREMIUM,
+    "next_day": ServiceLevel.PREMIUM,
+}
+
+
+def routing_service_level(order_level: str) -> ServiceLevel:
+    """The carrier tier for an order's service level; unknown levels ship standard."""
+    return ORDER_SERVICE_LEVELS.get(order_level, ServiceLevel.STANDARD)

@@ -1621,3 +1621,41 @@ def route(
     """
     _check_request(request, locations)
     return _Router(request, stock, locations, rules, quote, promise, monotone_rates).run()
+
+
+def split_oversized_lines(
+    lines: Sequence[RoutingLine], stock: StockMap, locations: Sequence[LocationProfile]
+) -> tuple[tuple[RoutingLine, ...], tuple[int, ...]]:
+    """Lines no single shipping location can fill, cut into pieces that locations can.
+
+    The engine ships each line whole from one location; a line of 40 units where the largest
+    shelf holds 25 would be refused although the network has 40. Such a line is cut greedily
+    (largest shelf first) into pieces that are routed like lines of their own. Returns the
+    lines to route, renumbered 0..n-1, and for each the ``line_index`` of the line it came
+    from. Lines that fit somewhere, or that the network cannot cover at all, are unchanged.
+    """
+    shipping = [loc.code for loc in locations if loc.ships]
+    out: list[RoutingLine] = []
+    origin: list[int] = []
+    for line in lines:
+        shelves = sorted(
+            ((max(stock.get((line.sku, code), 0), 0), code) for code in shipping), key=lambda s: (-s[0], s[1])
+        )
+        best = shelves[0][0] if shelves else 0
+        total = sum(units for units, _ in shelves)
+        if best >= line.quantity or total < line.quantity:
+            pieces = [line.quantity]
+        else:
+            pieces, left = [], line.quantity
+            for units, _ in shelves:
+                if left == 0 or units == 0:
+                    break
+                take = min(units, left)
+                pieces.append(take)
+                left -= take
+        for qty in pieces:
+            out.append(
+                RoutingLine(len(out), line.sku, qty, line.weight_grams, hazmat=line.hazmat, high_value=line.high_value)
+            )
+            origin.append(line.line_index)
+    return tuple(out), tuple(origin)

@@ -6,6 +6,7 @@ Everything goes through the same services as real traffic, so the ledger balance
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 import secrets
@@ -15,115 +16,55 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from openoms.adapters.carriers.rate_csv import DEMO_NETWORK, DEMO_RATES
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Product, table
 from openoms.domain.access import Role
 from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LedgerEntryType
 from openoms.domain.orders import HoldType
-from openoms.services import apikeys, catalog, inventory, users
+from openoms.services import apikeys, catalog, inventory, routing_setup, users
 from openoms.services import orders as order_service
 from openoms.services.common import Actor
 
 DEMO = Actor("demo-data")
 
-LOCATIONS: list[dict[str, Any]] = [
-    dict(
-        code="WH-RNO",
-        name="Reno Distribution Center",
-        kind="warehouse",
-        address_line1="1200 Logistics Way",
-        city="Reno",
-        region="NV",
-        postal_code="89502",
-        country="US",
-        latitude=Decimal("39.5296"),
-        longitude=Decimal("-119.8138"),
-        timezone="America/Los_Angeles",
-        ships=True,
-        pickup=False,
-        accepts_returns=True,
-        daily_capacity=4000,
-        cutoff_time=dt.time(15, 0),
-        priority=10,
-    ),
-    dict(
-        code="WH-DFW",
-        name="Dallas Fulfillment Center",
-        kind="warehouse",
-        address_line1="4500 Freeport Pkwy",
-        city="Irving",
-        region="TX",
-        postal_code="75063",
-        country="US",
-        latitude=Decimal("32.8998"),
-        longitude=Decimal("-97.0403"),
-        timezone="America/Chicago",
-        ships=True,
-        pickup=False,
-        accepts_returns=True,
-        daily_capacity=5000,
-        cutoff_time=dt.time(16, 0),
-        priority=20,
-    ),
-    dict(
-        code="WH-CMH",
-        name="Columbus East DC",
-        kind="warehouse",
-        address_line1="6800 Alum Creek Dr",
-        city="Groveport",
-        region="OH",
-        postal_code="43125",
-        country="US",
-        latitude=Decimal("39.8612"),
-        longitude=Decimal("-82.8846"),
-        timezone="America/New_York",
-        ships=True,
-        pickup=False,
-        accepts_returns=True,
-        daily_capacity=4500,
-        cutoff_time=dt.time(15, 30),
-        priority=30,
-    ),
-    dict(
-        code="ST-NYC",
-        name="SoHo Store",
-        kind="store",
-        address_line1="112 Prince St",
-        city="New York",
-        region="NY",
-        postal_code="10012",
-        country="US",
-        latitude=Decimal("40.7255"),
-        longitude=Decimal("-73.9983"),
-        timezone="America/New_York",
-        ships=True,
-        pickup=True,
-        accepts_returns=True,
-        daily_capacity=150,
-        cutoff_time=dt.time(14, 0),
-        priority=60,
-    ),
-    dict(
-        code="ST-SFO",
-        name="Union Square Store",
-        kind="store",
-        address_line1="233 Geary St",
-        city="San Francisco",
-        region="CA",
-        postal_code="94102",
-        country="US",
-        latitude=Decimal("37.7873"),
-        longitude=Decimal("-122.4075"),
-        timezone="America/Los_Angeles",
-        ships=True,
-        pickup=True,
-        accepts_returns=True,
-        daily_capacity=120,
-        cutoff_time=dt.time(14, 0),
-        priority=60,
-    ),
-]
+def demo_locations() -> list[dict[str, Any]]:
+    """The demo network: 5 US warehouses and 10 stores with real coordinates, cut-offs in
+    their own timezones, working days, holiday calendars and capacities (us_network.csv)."""
+    out = []
+    with DEMO_NETWORK.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            hh, mm = row["cutoff_time"].split(":")
+            out.append(
+                dict(
+                    code=row["code"],
+                    name=row["name"],
+                    kind=row["kind"],
+                    city=row["city"],
+                    region=row["region"],
+                    postal_code=row["postal_code"],
+                    country=row["country"],
+                    latitude=Decimal(row["latitude"]),
+                    longitude=Decimal(row["longitude"]),
+                    timezone=row["timezone"],
+                    cutoff_time=dt.time(int(hh), int(mm)),
+                    workdays=row["workdays"],
+                    holiday_calendar=row["holiday_calendar"],
+                    handling_days=int(row["handling_days"]),
+                    daily_capacity=int(row["daily_capacity"]),
+                    ships=row["ships"] == "true",
+                    pickup=row["pickup"] == "true",
+                    hazmat_licensed=row["hazmat_licensed"] == "true",
+                    secure=row["secure"] == "true",
+                    accepts_returns=True,
+                    priority=int(row["priority"]),
+                )
+            )
+    return out
+
+
+LOCATIONS: list[dict[str, Any]] = demo_locations()
 
 CHANNELS = [
     dict(code="web", name="Own web store", kind="web", currency="USD"),
@@ -206,6 +147,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         catalog.LOCATIONS.upsert_many(conn, LOCATIONS)
         catalog.CHANNELS.upsert_many(conn, CHANNELS)
         catalog.PRODUCTS.upsert_many(conn, products())
+    routing_setup.load_rates(db, DEMO_RATES.read_text(encoding="utf-8"), "demo_rates.csv", DEMO)
     prods = products()
     changes = []
     for idx, p in enumerate(prods):

@@ -37,14 +37,11 @@ from openoms.domain import orders as rules
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
 from openoms.domain.events import EventType
 from openoms.domain.inventory import (
-    Candidate,
     LedgerEntryType,
-    LineDemand,
     StockPosition,
-    plan_allocation,
 )
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
-from openoms.services import idempotency
+from openoms.services import idempotency, sourcing
 from openoms.services.catalog import upsert_customer
 from openoms.services.common import Actor, utcnow
 
@@ -187,6 +184,12 @@ def _stock_snapshot(conn: Connection, skus: Sequence[str]) -> list[Any]:
             products_t.c.id,
             products_t.c.sku,
             products_t.c.active,
+            products_t.c.weight_grams,
+            products_t.c.length_mm,
+            products_t.c.width_mm,
+            products_t.c.height_mm,
+            products_t.c.hazmat,
+            products_t.c.high_value,
             loc_stock.c.location_id,
             loc_stock.c.on_hand,
             loc_stock.c.reserved,
@@ -220,7 +223,7 @@ def capture_order(
     for attempt in range(MAX_RESERVE_ATTEMPTS):
         try:
             with db.begin() as conn:
-                return _capture_once(conn, cmd, actor, totals, skus, idempotency_key, request_hash)
+                return _capture_once(db, conn, cmd, actor, totals, skus, idempotency_key, request_hash)
         except stock_db.LostRace:
             if attempt == MAX_RESERVE_ATTEMPTS - 1:
                 raise DomainError(
@@ -232,6 +235,7 @@ def capture_order(
 
 
 def _capture_once(
+    db: Database,
     conn: Connection,
     cmd: CaptureOrder,
     actor: Actor,
@@ -256,7 +260,7 @@ def _capture_once(
         raise validation_error("channel", f"channel {cmd.channel!r} is inactive", ErrorCode.UNKNOWN_CHANNEL)
 
     try:
-        product_ids, cands, plan = _plan(conn, cmd, skus)
+        product_ids, codes, sourced = _plan(db, conn, cmd, skus, now)
     except DomainError:
         # A repeat of an order that was captured must get that order back, even if the
         # stock it took is gone by now.
@@ -269,6 +273,8 @@ def _capture_once(
     if cmd.customer is not None:
         customer = upsert_customer(conn, cmd.customer.email, cmd.customer.name, cmd.customer.phone)
 
+    plan = sourced.plan
+    promise = sourced.promise
     status = rules.rollup_status([LineStatus.ALLOCATED])
     order_id = conn.execute(
         _insert_fn(conn)(orders_t)
@@ -288,6 +294,9 @@ def _capture_once(
             created_at=now,
             updated_at=now,
             version=1,
+            promised_ship_date=promise.ship_date if promise else None,
+            promised_earliest=promise.earliest if promise else None,
+            promised_latest=promise.latest if promise else None,
             **totals,
         )
         .on_conflict_do_nothing(index_elements=["channel_id", "external_order_id"])
@@ -357,7 +366,7 @@ def _capture_once(
         {
             "line": a.line_index + 1,
             "sku": cmd.lines[a.line_index].sku,
-            "location": cands[a.location_id].code,
+            "location": codes[a.location_id],
             "quantity": a.quantity,
         }
         for a in plan.allocations
@@ -366,8 +375,12 @@ def _capture_once(
         f"Captured from {cmd.channel}"
         + (f" ({cmd.external_order_id})" if cmd.external_order_id else "")
         + f"; reserved at {', '.join(sorted({w['location'] for w in where}))} by rule {plan.rule}"
+        + (f"; {sourcing.promise_phrase(promise)}" if promise else "")
     )
-    event_data = {"allocations": where, "rule": plan.rule}
+    event_data: dict[str, Any] = {"allocations": where, "rule": plan.rule, "promise": sourcing.promise_dict(promise)}
+    if sourced.notes:
+        event_data["notes"] = list(sourced.notes)
+    sourcing.record_decision(conn, order_id, "capture", sourced, actor.name, now)
     record_order_event(
         conn,
         order_id=order_id,
@@ -411,6 +424,10 @@ def _capture_once(
         "billing_address": cmd.billing_address,
         "placed_at": (cmd.placed_at or now).astimezone(dt.UTC),  # as stored, and as get_order reads it
         "sourcing_rule": plan.rule,
+        "promise": _promise_view(promise.ship_date, promise.earliest, promise.latest) if promise else None,
+        "promised_ship_date": promise.ship_date if promise else None,
+        "promised_earliest": promise.earliest if promise else None,
+        "promised_latest": promise.latest if promise else None,
         "captured_by": actor.name,
         "notes": cmd.notes,
         "created_at": now,
@@ -441,29 +458,82 @@ def _capture_once(
     return CaptureResult(order_id, created=True, order=_money_view(order))
 
 
-def _plan(conn: Connection, cmd: CaptureOrder, skus: list[str]) -> tuple[dict[str, int], dict[int, Candidate], Any]:
+def _plan(
+    db: Database, conn: Connection, cmd: CaptureOrder, skus: list[str], now: dt.datetime
+) -> tuple[dict[str, int], dict[int, str], sourcing.SourcingPlan]:
     """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
     rows = _stock_snapshot(conn, skus)
-    product_ids: dict[str, int] = {}
+    facts: dict[str, sourcing.ProductFacts] = {}
     inactive: set[str] = set()
     stock: dict[tuple[int, int], StockPosition] = {}
-    cands: dict[int, Candidate] = {}
+    codes: dict[int, str] = {}
     for r in rows:
-        product_ids[r.sku] = int(r.id)
+        if r.sku not in facts:
+            facts[r.sku] = sourcing.ProductFacts(
+                int(r.id), r.sku, r.weight_grams, r.length_mm, r.width_mm, r.height_mm, r.hazmat, r.high_value
+            )
         if not r.active:
             inactive.add(r.sku)
         if r.location_id is not None:
             stock[(int(r.id), int(r.location_id))] = StockPosition(r.on_hand, r.reserved)
-            cands[int(r.location_id)] = Candidate(int(r.location_id), r.code, r.priority)
+            codes[int(r.location_id)] = r.code
     bad = [
-        FieldError(f"lines[{i}].sku", f"unknown SKU {s!r}" if s not in product_ids else f"SKU {s!r} is inactive")
+        FieldError(f"lines[{i}].sku", f"unknown SKU {s!r}" if s not in facts else f"SKU {s!r} is inactive")
         for i, s in enumerate(skus)
-        if s not in product_ids or s in inactive
+        if s not in facts or s in inactive
     ]
     if bad:
         raise DomainError(ErrorCode.UNKNOWN_SKU, "; ".join(f"{e.field}: {e.reason}" for e in bad), bad)
-    demands = [LineDemand(i, product_ids[ln.sku], ln.sku, ln.quantity) for i, ln in enumerate(cmd.lines)]
-    return product_ids, cands, plan_allocation(demands, stock, list(cands.values()))
+    sourced = sourcing.plan_order(
+        db,
+        conn,
+        lines=[(facts[ln.sku], ln.quantity) for ln in cmd.lines],
+        stock=stock,
+        shipping_address=cmd.shipping_address,
+        channel=cmd.channel,
+        service_level=cmd.service_level,
+        now=now,
+    )
+    return {sku: f.product_id for sku, f in facts.items()}, codes, sourced
+
+
+def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> dict[str, Any]:
+    """Where a basket would ship from and when it would arrive, by the same code and stock
+    snapshot capture uses, without reserving anything (``POST /api/v1/promise``)."""
+    skus = [ln.sku for ln in cmd.lines]
+    if not cmd.lines:
+        raise validation_error("lines", "a quote needs at least one line")
+    now = utcnow()
+    with db.read() as conn:
+        channel = conn.execute(select(channels_t.c.active).where(channels_t.c.code == cmd.channel)).first()
+        if channel is None or not channel.active:
+            reason = f"unknown channel {cmd.channel!r}" if channel is None else f"channel {cmd.channel!r} is inactive"
+            raise validation_error("channel", reason, ErrorCode.UNKNOWN_CHANNEL)
+        product_ids, _codes, sourced = _plan(db, conn, cmd, skus, now)
+    facts = [(sourcing.ProductFacts(product_ids[ln.sku], ln.sku), ln.quantity) for ln in cmd.lines]
+    promise = sourced.promise
+    answer: dict[str, Any] = {
+        "quoted_at": now,
+        "sourcing_rule": sourced.plan.rule,
+        "method": sourced.explanation["method"],
+        "service_level": cmd.service_level,
+        "promise": None
+        if promise is None
+        else {
+            "ship_date": promise.ship_date,
+            "earliest": promise.earliest,
+            "latest": promise.latest,
+            "basis": promise.basis,
+        },
+        "shipments": sourced.shipments(facts),
+        "notes": list(sourced.notes),
+    }
+    if sourced.decision is not None:
+        answer["carrier_cost"] = sourced.decision.chosen.breakdown.carrier_cost
+        answer["currency"] = sourced.decision.chosen.breakdown.currency
+    if explain:
+        answer["explanation"] = sourced.explanation
+    return answer
 
 
 def _existing_order_id(conn: Connection, channel_id: int, external_order_id: str | None) -> int | None:
@@ -829,7 +899,15 @@ def _money_view(order: dict[str, Any]) -> dict[str, Any]:
 def _order_dict(row: Any) -> dict[str, Any]:
     d = _money_view(dict(row))
     d["order_number"] = rules.order_number(int(d["id"]))
+    d["promise"] = _promise_view(d.get("promised_ship_date"), d.get("promised_earliest"), d.get("promised_latest"))
     return d
+
+
+def _promise_view(ship: dt.date | None, earliest: dt.date | None, latest: dt.date | None) -> dict[str, Any] | None:
+    """The delivery promise as orders show it; the reasoning is in the routing explanation."""
+    if earliest is None or latest is None:
+        return None
+    return {"ship_date": ship, "earliest": earliest, "latest": latest}
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,14 @@ def set_on_hand(conn: Connection, product_id: int, location_id: int, on_hand: in
         .where(_stock.c.product_id == product_id, _stock.c.location_id == location_id)
         .values(on_hand=on_hand, updated_at=now)
     )
+
+
+def move(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datetime) -> None:
+    """Release and reserve in one pass, all or nothing: ``(product, location, +n)`` reserves n
+    free units (``LostRace`` if they are gone), ``-n`` gives n back. Rows are touched in one
+    sorted order, the same as capture's, so a re-route never deadlocks with a capture."""
+    for product_id, location_id, quantity in sorted(deltas):
+        if quantity > 0:
+            reserve(conn, [(product_id, location_id, quantity)], now)
+        elif quantity < 0:
+            release(conn, [(product_id, location_id, -quantity)], now)

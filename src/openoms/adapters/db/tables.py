@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -125,6 +126,15 @@ class Location(Timestamped, Base):
     cutoff_time: Mapped[dt.time | None] = mapped_column(Time)
     priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # What routing and promising need besides the above (0004).
+    hazmat_licensed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    secure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    workdays: Mapped[str] = mapped_column(
+        String(32), default="mon tue wed thu fri", server_default="mon tue wed thu fri"
+    )
+    holiday_calendar: Mapped[str | None] = mapped_column(String(16))  # "US", "US-TX": public holidays observed
+    handling_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channels: Mapped[list[Any] | None] = mapped_column(JSON)  # channel codes it serves; NULL: every channel
 
 
 class StockLevel(Base):
@@ -222,6 +232,10 @@ class Order(Timestamped, Base):
     captured_by: Mapped[str] = mapped_column(String(128))
     notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The promise given at capture (or at the last re-route): local dates at the destination.
+    promised_ship_date: Mapped[dt.date | None] = mapped_column(Date)
+    promised_earliest: Mapped[dt.date | None] = mapped_column(Date)
+    promised_latest: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class OrderLine(Base):
@@ -424,6 +438,78 @@ class AuditEntry(Base):
     subject_id: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class SourcingRuleSet(Base):
+    """One version of the sourcing rules (``domain.routing.SourcingRules`` as JSON). Versions
+    are never changed: the highest is in force, and a routed order names the one it used."""
+
+    __tablename__ = "sourcing_rule_sets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class CarrierRateTable(Base):
+    """One loaded rate file. The newest is in force; older ones stay, so that a decision can
+    be explained with the prices it saw."""
+
+    __tablename__ = "carrier_rate_tables"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))
+    row_count: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    loaded_by: Mapped[str] = mapped_column(String(128))
+    loaded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class CarrierRate(Base):
+    """One price of a rate table (``domain.carriers.RateRow``); docs/carriers.md has the format."""
+
+    __tablename__ = "carrier_rates"
+    __table_args__ = (Index("ix_carrier_rates_rate_table_id", "rate_table_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rate_table_id: Mapped[int] = mapped_column(BigId, ForeignKey("carrier_rate_tables.id", ondelete="CASCADE"))
+    location: Mapped[str] = mapped_column(String(32))  # a location code, or "*" for every location
+    carrier: Mapped[str] = mapped_column(String(64))
+    service_code: Mapped[str] = mapped_column(String(64))
+    service_level: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str | None] = mapped_column(String(16))
+    from_km: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    to_km: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    weight_up_to_grams: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    transit_days_min: Mapped[int] = mapped_column(Integer)
+    transit_days_max: Mapped[int] = mapped_column(Integer)
+
+
+class RoutingDecisionRecord(Base):
+    """Why an order ships from where it does: the engine's explanation, kept for every
+    decision (capture, re-route, batch re-plan) so that it can be shown later."""
+
+    __tablename__ = "routing_decisions"
+    __table_args__ = (Index("ix_routing_decisions_order_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))  # capture / reroute / reoptimize
+    rule_label: Mapped[str] = mapped_column(String(64))
+    rate_table_id: Mapped[int | None] = mapped_column(BigId)
+    chosen: Mapped[str] = mapped_column(String(255))
+    promised_ship_date: Mapped[dt.date | None] = mapped_column(Date)
+    promised_earliest: Mapped[dt.date | None] = mapped_column(Date)
+    promised_latest: Mapped[dt.date | None] = mapped_column(Date)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
