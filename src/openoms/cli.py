@@ -264,5 +264,10 @@ def _progress() -> Progress:
     )
 
 
+from openoms import cli_routing  # noqa: E402  (its commands use the helpers above)
+
+cli_routing.register(app)
+
+
 def main() -> Any:  # pragma: no cover
     return app()

@@ -70,6 +70,24 @@ def _timezone(v: str) -> str:
     return v
 
 
+def _workdays(v: str) -> str:
+    from openoms.domain.network import format_workdays, parse_workdays
+
+    return format_workdays(parse_workdays(v))  # ValueError says which word is wrong
+
+
+def _holiday_calendar(v: str) -> str:
+    from openoms.domain.errors import DomainError
+    from openoms.domain.promising import public_holidays
+
+    country, _, subdivision = v.strip().upper().partition("-")
+    try:
+        public_holidays(country, dt.date.today().year, subdivision=subdivision or None)
+    except DomainError as exc:
+        raise ValueError(f"{v!r}: {exc.errors[0].reason}; use a country (US) or country-subdivision (US-TX)") from None
+    return f"{country}-{subdivision}" if subdivision else country
+
+
 _LOCAL_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(:([0-5]\d))?$")
 
 
@@ -213,9 +231,24 @@ class LocationFields(Strict):
         default=None, description="Local time (the location's timezone) after which orders ship the next business day"
     )
     priority: Annotated[int, Field(ge=0, le=10_000)] | None = Field(
-        default=None, description="Lower is preferred by the placeholder sourcing rule"
+        default=None,
+        description="Lower is preferred when an order is sourced by priority (no carrier rates or no address)",
     )
     active: bool | None = None
+    hazmat_licensed: bool | None = Field(default=None, description="May ship hazmat products")
+    secure: bool | None = Field(default=None, description="May ship high-value products")
+    workdays: Annotated[str, AfterValidator(_workdays)] | None = Field(
+        default=None, description="Days it ships, e.g. 'mon tue wed thu fri'", examples=["mon tue wed thu fri sat"]
+    )
+    holiday_calendar: Annotated[str, AfterValidator(_holiday_calendar)] | None = Field(
+        default=None, description="Public holidays it closes on: a country or country-subdivision", examples=["US-TX"]
+    )
+    handling_days: Annotated[int, Field(ge=0, le=30)] | None = Field(
+        default=None, description="Business days to pick and pack before the carrier collects"
+    )
+    channels: Annotated[list[Code], Field(max_length=100)] | None = Field(
+        default=None, description="Channel codes it serves; null: every channel"
+    )
 
 
 class LocationCreate(LocationFields):
@@ -229,11 +262,27 @@ class LocationCreate(LocationFields):
     accepts_returns: bool = False
     priority: Annotated[int, Field(ge=0, le=10_000)] = 100
     active: bool = True
+    hazmat_licensed: bool = False
+    secure: bool = False
+    workdays: Annotated[str, AfterValidator(_workdays)] = "mon tue wed thu fri"
+    handling_days: Annotated[int, Field(ge=0, le=30)] = 0
 
 
 class LocationUpdate(LocationFields):
     _keep = field_validator(
-        "name", "kind", "country", "timezone", "ships", "pickup", "accepts_returns", "priority", "active"
+        "name",
+        "kind",
+        "country",
+        "timezone",
+        "ships",
+        "pickup",
+        "accepts_returns",
+        "priority",
+        "active",
+        "hazmat_licensed",
+        "secure",
+        "workdays",
+        "handling_days",
     )(_not_null)
 
 
@@ -258,6 +307,12 @@ class LocationRead(BaseModel):
     cutoff_time: LocalTime | None
     priority: int
     active: bool
+    hazmat_licensed: bool
+    secure: bool
+    workdays: str
+    holiday_calendar: str | None
+    handling_days: int
+    channels: list[str] | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -100,8 +100,21 @@ def create_rule_set(db: Database, changes: Mapping[str, Any], note: str | None, 
         try:
             with db.begin() as conn:
                 latest = conn.execute(select(rules_t).order_by(rules_t.c.version.desc()).limit(1)).first()
+                if latest is None:
+                    # Orders routed so far used the built-in defaults as version 1: store them
+                    # as such, so that the label they carry still names what they used.
+                    conn.execute(
+                        insert(rules_t).values(
+                            version=1,
+                            name="default",
+                            rules=SourcingRules(version=1).to_dict(),
+                            note="the engine's defaults",
+                            created_by="openoms",
+                            created_at=utcnow(),
+                        )
+                    )
                 base = dict(latest.rules) if latest else SourcingRules(version=1).to_dict()
-                version = (latest.version if latest else 0) + 1
+                version = (latest.version if latest else 1) + 1
                 merged = {**base, **changes, "version": version}
                 rules = SourcingRules.from_dict(merged)
                 stored = rules.to_dict()
