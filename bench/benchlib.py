@@ -40,13 +40,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from openoms.adapters.carriers.rate_csv import DEMO_RATES
 from openoms.adapters.db import migrate
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Product, StockLevel, table
 from openoms.config import normalise_database_url
 from openoms.domain.inventory import LedgerEntryType
-from openoms.services import apikeys, catalog, demo
+from openoms.services import apikeys, catalog, demo, routing_setup
 from openoms.services.check import run_check
 from openoms.services.common import Actor
 
@@ -220,10 +221,15 @@ def network() -> list[dict[str, Any]]:
 
 
 def seed_network(db: Database) -> None:
-    """The demo's five shipping locations and its channels, through the catalogue service."""
+    """The demo's five shipping locations, its channels and the demo carrier rates of those
+    locations, so that capture routes with the engine as production does."""
     with db.begin() as conn:
         catalog.LOCATIONS.upsert_many(conn, network())
         catalog.CHANNELS.upsert_many(conn, demo.CHANNELS)
+    codes = {"*", *(loc["code"] for loc in network())}
+    rows = DEMO_RATES.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [rows[0], *(r for r in rows[1:] if r.split(",", 1)[0] in codes)]
+    routing_setup.load_rates(db, "".join(kept), "demo_rates.csv (bench network)", Actor("bench"))
 
 
 def seed_catalogue(
@@ -628,6 +634,10 @@ def _client_thread(spec: LoadSpec, proc: int, thread: int, result: ThreadResult,
 def _child(spec: LoadSpec, proc: int, counters: Any, out: Any) -> None:
     """One load-generating process: ``spec.threads`` closed-loop clients."""
     db = Database(spec.target, pool_size=spec.threads) if spec.mode == "service" else None
+    if db is not None:
+        from openoms.services import network
+
+        network.warm_up(db)  # as the server does at start-up
     results = [ThreadResult() for _ in range(spec.threads)]
     lives = [[0, 0] for _ in range(spec.threads)]
     threads = [

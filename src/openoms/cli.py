@@ -264,9 +264,10 @@ def _progress() -> Progress:
     )
 
 
-from openoms import cli_routing  # noqa: E402  (its commands use the helpers above)
+from openoms import cli_routing, cli_simulate  # noqa: E402  (their commands use the helpers above)
 
 cli_routing.register(app)
+cli_simulate.register(app)
 
 
 def main() -> Any:  # pragma: no cover

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -182,6 +186,103 @@ def register(app: typer.Typer) -> None:
             f"{summary['checked']} order(s) past their promised ship date: {summary['rerouted']} re-routed, "
             f"{summary['kept']} kept (no location can ship them sooner), {len(summary['problems'])} refused"
         )
+
+    @app.command("reoptimize")
+    def reoptimize_cmd(
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and report, move nothing")] = False,
+        time_limit: Annotated[float, typer.Option(help="Seconds the solver may take")] = 50.0,
+        limit: Annotated[int | None, typer.Option(help="Only the N oldest allocated orders")] = None,
+        options: Annotated[int, typer.Option(help="Candidate plans per order (current + alternatives)")] = 8,
+        move_cost: Annotated[str, typer.Option(help="Cost charged per moved order, in the rules' currency")] = "0.50",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    ) -> None:
+        """Re-plan every allocated (not yet released) order together with HiGHS and move the
+        ones a better joint plan changes; reports the saving against the per-order decisions."""
+        from decimal import Decimal, InvalidOperation
+
+        from openoms.services import reoptimize as reopt
+
+        try:
+            cost = Decimal(move_cost)
+        except InvalidOperation:
+            cli._fail(f"--move-cost {move_cost!r} is not a number", 2)
+            return
+        if time_limit <= 0 or options < 1:
+            cli._fail("--time-limit must be above 0 and --options at least 1", 2)
+            return
+        with cli._progress() as progress:
+            tasks: dict[str, Any] = {}
+
+            def step(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
+
+            solve = progress.add_task("solving (HiGHS)", total=None, visible=False)
+
+            def solved(p: Any) -> None:
+                progress.update(
+                    solve, visible=True, description=f"solving (HiGHS): {p.seconds:.1f} s, best {p.objective:,.2f}"
+                )
+
+            try:
+                with _highs_banner_to_stderr():
+                    report = reopt.reoptimize(
+                        cli._db(),
+                        CLI,
+                        apply=not dry_run,
+                        limit=limit,
+                        options_per_order=options,
+                        time_limit_s=time_limit,
+                        move_cost=cost,
+                        progress=step,
+                        solver_progress=solved,
+                    )
+            except DomainError as exc:
+                cli._fail(exc.message)
+                return
+        if as_json:
+            cli.console.print_json(json.dumps(report.to_dict(), default=str))
+            return
+        plan = report.plan
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())) or "none"
+        cli.console.print(f"{report.considered} allocated order(s) considered; left out: {skipped}")
+        if plan is None:
+            cli.console.print("nothing to re-plan")
+            return
+        t = Table(title="Batch re-plan")
+        t.add_column("")
+        t.add_column("value", justify="right")
+        gap = "n/a" if plan.gap_to_bound is None else f"{plan.gap_to_bound:.2%}"
+        for label, value in [
+            ("orders in the batch", f"{len(plan.choices):,}"),
+            ("candidate plans (variables)", f"{plan.variables:,}"),
+            ("constraints", f"{plan.constraints:,}"),
+            ("cost of the per-order decisions", f"{plan.greedy_objective:,.2f}"),
+            ("cost of the joint plan", f"{plan.objective:,.2f}"),
+            ("saving", f"{plan.saving:,.2f} ({plan.saving_pct}%)"),
+            ("gap to the solver's bound", gap),
+            ("orders moved", f"{len(plan.moves):,}" + ("" if report.applied or not plan.moves else " (dry run)")),
+            ("solver", f"HiGHS {plan.status}, {plan.method}, {plan.solve_seconds:.1f} s"),
+            ("pricing the plans", f"{report.build_seconds:.1f} s"),
+        ]:
+            t.add_row(label, value)
+        cli.console.print(t)
+
+
+@contextmanager
+def _highs_banner_to_stderr() -> Iterator[None]:
+    """HiGHS prints its banner on standard output once per process, before its own output
+    switch applies; send it to standard error so that ``--json`` output stays parseable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _value(raw: str) -> Any:

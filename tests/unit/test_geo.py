@@ -208,7 +208,27 @@ def test_answers_are_cached() -> None:
     hits = resolve.cache_info().hits
     assert resolve(Address("US", "30301-0001")) is first
     assert resolve.cache_info().hits == hits + 1
-    misses = geo._zip_index.cache_info().misses
+    misses = geo._build_zip_index.cache_info().misses
     lookup_us_zip("73301")
     us_state_centroid("OK")
-    assert geo._zip_index.cache_info().misses == misses <= 1  # the ZIP data is read once
+    assert geo._build_zip_index.cache_info().misses == misses <= 1  # the ZIP data is read once
+
+
+def test_a_cold_start_builds_the_zip_index_once_for_all_threads() -> None:
+    """Sixteen threads asking at once wait for one build instead of each doing it."""
+    import threading
+
+    geo._build_zip_index.cache_clear()
+    geo._build_state_centroids.cache_clear()
+    barrier = threading.Barrier(16)
+
+    def ask() -> None:
+        barrier.wait()
+        lookup_us_zip("10001")
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert geo._build_zip_index.cache_info().misses == 1

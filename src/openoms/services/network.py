@@ -188,6 +188,7 @@ def load_network(conn: Connection, fingerprint: tuple[Any, ...] | None = None) -
 class _Cache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.load_lock = threading.Lock()
         self.network: Network | None = None
         self.backlog: dict[int, int] = {}
         self.backlog_at = -1e9
@@ -212,10 +213,18 @@ def current_network(db: Database, conn: Connection) -> Network:
     net = c.network
     if net is not None and net.fingerprint == fp:
         return net
-    net = load_network(conn, fp)
-    with c.lock:
-        c.network = net
+    with c.load_lock:  # one thread loads, the others wait for it (no stampede on a cold start)
+        net = c.network
+        if net is None or net.fingerprint != fp:
+            net = c.network = load_network(conn, fp)
     return net
+
+
+def warm_up(db: Database) -> None:
+    """Load what the first order would otherwise wait for: the network and the ZIP index."""
+    with db.read() as conn:
+        current_network(db, conn)
+    geo.locate(Address("US", "10001"))
 
 
 def backlog(db: Database, conn: Connection, *, fresh: bool = False) -> dict[int, int]:

@@ -16,6 +16,7 @@ Every answer is cached: the same address costs a dictionary look-up the second t
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
@@ -152,8 +153,19 @@ def normalize_us_zip(raw: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
+_build_lock = threading.RLock()
+
+
 def _zip_index() -> dict[str, ZipPlace]:
+    """The ZIP index, built once per process. Building takes most of a second; the lock makes
+    the threads of a cold server wait for one build instead of each doing it (a stampede that
+    took a 32-client benchmark seconds to get out of)."""
+    with _build_lock:
+        return _build_zip_index()
+
+
+@lru_cache(maxsize=1)
+def _build_zip_index() -> dict[str, ZipPlace]:
     """Every ZIP the package knows with real coordinates. Military APO/FPO/DPO codes are left
     out: they route through a mail hub, and their coordinates in the data are 0,0 or a base
     somewhere, not where the parcel goes."""
@@ -171,8 +183,13 @@ def _zip_index() -> dict[str, ZipPlace]:
     return index
 
 
-@lru_cache(maxsize=1)
 def _state_centroids() -> dict[str, GeoPoint]:
+    with _build_lock:
+        return _build_state_centroids()
+
+
+@lru_cache(maxsize=1)
+def _build_state_centroids() -> dict[str, GeoPoint]:
     """Per state, the mean of its ZIP centroids: weighted towards where people live, which is
     where parcels go, rather than the geometric middle of the map."""
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
