@@ -40,6 +40,8 @@ class Permission(StrEnum):
     ORDERS_NOTE = "orders.note"
     ORDERS_HOLD = "orders.hold"  # place and release holds
     ORDERS_CANCEL = "orders.cancel"  # cancel orders and lines
+    ORDERS_REROUTE = "orders.reroute"  # route an order again
+    ORDERS_REJECT_LINE = "orders.reject_line"  # a location will not ship a line: route it elsewhere
     INVENTORY_VIEW = "inventory.view"
     INVENTORY_RECEIVE = "inventory.receive"
     INVENTORY_ADJUST = "inventory.adjust"
@@ -48,6 +50,8 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     API_KEYS_MANAGE = "api_keys.manage"
     AUDIT_VIEW = "audit.view"
+    ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
+    ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
 
     @property
     def label(self) -> str:
@@ -61,6 +65,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ORDERS_NOTE: "Add notes to orders",
     Permission.ORDERS_HOLD: "Place and release holds",
     Permission.ORDERS_CANCEL: "Cancel orders and lines",
+    Permission.ORDERS_REROUTE: "Route orders again",
+    Permission.ORDERS_REJECT_LINE: "Record that a location rejects a line",
     Permission.INVENTORY_VIEW: "See inventory and its ledger",
     Permission.INVENTORY_RECEIVE: "Receive stock",
     Permission.INVENTORY_ADJUST: "Adjust and count stock",
@@ -69,6 +75,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.USERS_MANAGE: "Manage users",
     Permission.API_KEYS_MANAGE: "Manage API keys",
     Permission.AUDIT_VIEW: "Read the audit log",
+    Permission.ROUTING_VIEW: "See routing rules and carrier rates",
+    Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
 }
 
 P = Permission
@@ -76,13 +84,17 @@ _EVERYONE = frozenset({P.DASHBOARD_VIEW, P.ORDERS_VIEW, P.INVENTORY_VIEW, P.CATA
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    # Runs the flow: holds, cancellations, stock corrections, the network's set-up.
+    # Runs the flow: holds, cancellations, re-routing, stock corrections, the network's set-up
+    # (routing rules and rates are read here; changing them is for administrators).
     Role.OPERATIONS: _EVERYONE
     | {
         P.ORDERS_CREATE,
         P.ORDERS_NOTE,
         P.ORDERS_HOLD,
         P.ORDERS_CANCEL,
+        P.ORDERS_REROUTE,
+        P.ORDERS_REJECT_LINE,
+        P.ROUTING_VIEW,
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
         P.CATALOG_EDIT,
@@ -90,8 +102,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question.
     Role.CUSTOMER_SERVICE: _EVERYONE | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL},
-    # Owns the physical stock: receipts and counts, but not customers' orders.
-    Role.WAREHOUSE: _EVERYONE | {P.ORDERS_NOTE, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
+    # Owns the physical stock: receipts and counts, and saying when a location cannot ship a
+    # line (damaged, not found); not customers' orders otherwise.
+    Role.WAREHOUSE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_REJECT_LINE, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
     Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
 }

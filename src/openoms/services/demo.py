@@ -29,6 +29,7 @@ from openoms.services.common import Actor
 
 DEMO = Actor("demo-data")
 
+
 def demo_locations() -> list[dict[str, Any]]:
     """The demo network: 5 US warehouses and 10 stores with real coordinates, cut-offs in
     their own timezones, working days, holiday calendars and capacities (us_network.csv)."""

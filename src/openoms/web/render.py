@@ -19,6 +19,7 @@ from markupsafe import Markup
 from openoms import __version__
 from openoms.domain.access import Permission
 from openoms.services.users import CurrentUser
+from openoms.web.routing_view import day, window
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -42,6 +43,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Products", "/products", Permission.CATALOG_VIEW, "Set-up", "tag"),
     NavItem("Locations", "/locations", Permission.CATALOG_VIEW, "Set-up", "pin"),
     NavItem("Channels", "/channels", Permission.CATALOG_VIEW, "Set-up", "plug"),
+    NavItem("Routing rules", "/routing/rules", Permission.ROUTING_VIEW, "Set-up", "route"),
+    NavItem("Carrier rates", "/routing/rates", Permission.ROUTING_VIEW, "Set-up", "truck"),
     NavItem("Users", "/users", Permission.USERS_MANAGE, "Admin", "users"),
     NavItem("API keys", "/api-keys", Permission.API_KEYS_MANAGE, "Admin", "key"),
     NavItem("Audit log", "/audit", Permission.AUDIT_VIEW, "Admin", "scroll"),
@@ -172,3 +175,5 @@ templates.env.filters["datetime"] = fmt_datetime
 templates.env.filters["ago"] = fmt_ago
 templates.env.filters["badge"] = status_badge
 templates.env.filters["humanise"] = humanise
+templates.env.filters["day"] = day
+templates.env.filters["window"] = window

@@ -25,8 +25,11 @@ from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
 from openoms.web.render import page, redirect
 from openoms.web.routes.forms import Errors, checked, domain_errors, form_data, int_param, page_links, strings
+from openoms.web.routes.routing_admin import router as routing_router
 
 router = APIRouter(include_in_schema=False)
+# Routing rules and carrier rates: set-up pages with their own module, served with these.
+router.include_router(routing_router)
 
 AUDIT_PER_PAGE = 50
 
@@ -41,9 +44,9 @@ USER_LABELS: Mapping[str, str] = {
 }
 ROLE_SUMMARIES: Mapping[Role, str] = {
     Role.ADMIN: "Everything, including users, API keys and the audit log.",
-    Role.OPERATIONS: "Runs the flow: holds, cancellations, stock corrections and the network's set-up.",
+    Role.OPERATIONS: "Runs the flow: holds, cancellations, re-routing, stock corrections and the network's set-up.",
     Role.CUSTOMER_SERVICE: "Talks to customers: phone orders, cancellations on request, holds.",
-    Role.WAREHOUSE: "Owns the physical stock: receipts and counts, not customers' orders.",
+    Role.WAREHOUSE: "Owns the physical stock: receipts, counts and lines a location cannot ship.",
     Role.FINANCE: "Watches the money: payment and credit holds, and the audit trail.",
 }
 
@@ -370,12 +373,16 @@ _SUBJECT_LABELS = {
     "location": "Location",
     "channel": "Channel",
     "user": "User",
+    "sourcing_rules": "Routing rules",
+    "carrier_rates": "Carrier rates",
 }
 _SUBJECT_PAGES = {
     "product": "/products/{}",
     "location": "/locations/{}",
     "channel": "/channels/{}",
     "user": "/users/{}",
+    "sourcing_rules": "/routing/rules#v{}",
+    "carrier_rates": "/routing/rates",
 }
 
 

@@ -18,13 +18,15 @@ from fastapi.responses import HTMLResponse, Response
 from openoms.domain import orders as rules
 from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode, NotFound
+from openoms.domain.inventory import InsufficientStock
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus, order_number
-from openoms.services import order_search
+from openoms.services import catalog, order_search, rerouting, sourcing
 from openoms.services import orders as order_service
 from openoms.services.common import utcnow
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
 from openoms.web.render import page, redirect
+from openoms.web.routing_view import routing_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +51,8 @@ EVENT_TITLES = {
     "order.hold_placed": "Hold placed",
     "order.hold_released": "Hold released",
     "order.note_added": "Note",
+    "order.rerouted": "Routed again",
+    "order.backordered": "Backordered",
 }
 HOLD_LABELS = {
     "any": "On any hold",
@@ -145,7 +149,11 @@ def _actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
         and ln["quantity_open"] > 0
     ]
     hold_types = [h for h in HoldType if h not in active] if status in rules.HOLDABLE_ORDER else []
+    reroutable = status in rerouting.REROUTABLE
     return {
+        "reroute": user.can(Permission.ORDERS_REROUTE) and reroutable and order["summary_reserved"] > 0,
+        "reject_lines": user.can(Permission.ORDERS_REJECT_LINE) and reroutable,
+        "reroutable": reroutable,
         "place_hold": user.can(Permission.ORDERS_HOLD) and bool(hold_types),
         "hold_types": hold_types,
         "release_hold": user.can(Permission.ORDERS_HOLD),
@@ -164,8 +172,9 @@ def _existing_id(order_id: int) -> int:
 
 def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
     settings = request.app.state.settings
+    db = request.app.state.db
     order_id = _existing_id(order_id)
-    order = order_search.order_page(request.app.state.db, order_id, now=utcnow(), sla_hours=settings.release_sla_hours)
+    order = order_search.order_page(db, order_id, now=utcnow(), sla_hours=settings.release_sla_hours)
     for event in order["timeline"]:
         event["who"] = actor_label(event["actor"])
         event["title"] = EVENT_TITLES.get(event["event_type"], event["event_type"])
@@ -178,6 +187,11 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
         "open": sum(ln["quantity_open"] for ln in lines),
         "reserved": sum(ln["quantity_reserved"] for ln in lines),
     }
+    order["summary_reserved"] = summary["reserved"]
+    location_names = {
+        str(loc["code"]): str(loc["name"]) for loc in catalog.LOCATIONS.list(db, after_id=None, limit=10_000)
+    }
+    routing = routing_view(sourcing.list_decisions(db, order_id), lines, location_names, order["currency"])
     return page(
         request,
         "orders/detail.html",
@@ -185,6 +199,7 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
             "order": order,
             "summary": summary,
             "actions": _actions(order, user),
+            "routing": routing,
             "actor_label": actor_label,
             "sla_hours": settings.release_sla_hours,
             "max_reason": MAX_REASON,
@@ -346,3 +361,71 @@ def add_note(
         return "Note added to the timeline."
 
     return _act(order_id, run)
+
+
+@router.post("/orders/{order_id:int}/reroute")
+def reroute_order(
+    request: Request,
+    order_id: int,
+    reason: str = Form(""),
+    user: CurrentUser = Depends(permitted(Permission.ORDERS_REROUTE)),
+) -> Response:
+    """Route every reserved line again from today's stock: a promised date was missed, stock
+    arrived somewhere closer, the rules changed."""
+
+    def run() -> str:
+        why = _required(reason, "Reason for routing again")
+        try:
+            result = rerouting.reroute_order(request.app.state.db, order_id, why, user.actor)
+        except InsufficientStock as exc:
+            raise FormProblem(
+                f"No plan can ship the order from today's stock ({exc.message}); it stays where it is. Nothing changed."
+            ) from None
+        except DomainError as exc:
+            raise FormProblem(_refusal(exc)) from None
+        return _sentence(result.message)
+
+    return _act(order_id, run)
+
+
+@router.post("/orders/{order_id:int}/lines/{line_number:int}/reject")
+def reject_line(
+    request: Request,
+    order_id: int,
+    line_number: int,
+    location: str = Form(""),
+    reason: str = Form(""),
+    user: CurrentUser = Depends(permitted(Permission.ORDERS_REJECT_LINE)),
+) -> Response:
+    """A location will not ship a line (damaged, not found, no capacity): its units are routed
+    anywhere else, or backordered when nowhere else has them."""
+
+    def run() -> str:
+        code = location.strip()
+        if not code:
+            raise FormProblem("Location is required: choose the location that rejects the line.")
+        why = _required(reason, "Reason for the rejection")
+        try:
+            result = rerouting.reject_line(request.app.state.db, order_id, line_number, code, why, user.actor)
+        except DomainError as exc:
+            raise FormProblem(_refusal(exc)) from None
+        return _sentence(result.message)
+
+    return _act(order_id, run)
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith(".") else message + "."
+
+
+def _refusal(exc: DomainError) -> str:
+    """A refused re-route in words: which field, why, and that nothing moved. An order that
+    does not exist stays a 404."""
+    if exc.code == ErrorCode.NOT_FOUND:
+        raise exc
+    labels = {"location": "Location", "line_number": "Line"}
+    if exc.errors and exc.code in (ErrorCode.VALIDATION_ERROR, ErrorCode.UNKNOWN_LOCATION):
+        text = "; ".join(f"{labels.get(e.field, e.field)}: {e.reason}" for e in exc.errors)
+    else:
+        text = exc.message
+    return _sentence(text[:1].upper() + text[1:]) + " Nothing changed."
