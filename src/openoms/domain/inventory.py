@@ -14,6 +14,7 @@ plan that lost a race is simply re-planned, never applied partly.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -200,3 +201,39 @@ def check_on_hand_change(sku: str, location: str, on_hand: int, reserved: int, d
             [FieldError("delta", f"on hand {on_hand} + {delta} < reserved {reserved}")],
             extra={"on_hand": on_hand, "reserved": reserved, "delta": delta},
         )
+
+
+@dataclass(frozen=True)
+class InboundLot:
+    """Units expected at a location (a purchase order or a transfer) and when they arrive."""
+
+    expected_at: dt.datetime
+    quantity: int
+    reference: str | None = None
+
+
+def inbound_ready_at(
+    needed: Mapping[int, int],
+    available: Mapping[int, int],
+    inbound: Mapping[int, Sequence[InboundLot]],
+) -> tuple[dict[int, int], dt.datetime | None, list[InboundLot]]:
+    """When one location could ship ``needed`` (units per product) counting what it expects.
+
+    Stock on the shelf goes first; each product short of it takes its inbound lots earliest
+    first until covered. Returns the units per product the location can count on (shelf plus
+    the lots used, or everything it has when even that falls short), the moment the last lot
+    used arrives (None: the shelf covers it all), and the lots used.
+    """
+    units: dict[int, int] = {}
+    ready: dt.datetime | None = None
+    used: list[InboundLot] = []
+    for product_id, qty in needed.items():
+        have = max(available.get(product_id, 0), 0)
+        for lot in sorted(inbound.get(product_id, ()), key=lambda lot: lot.expected_at):
+            if have >= qty:
+                break
+            have += lot.quantity
+            used.append(lot)
+            ready = lot.expected_at if ready is None else max(ready, lot.expected_at)
+        units[product_id] = have
+    return units, ready, used

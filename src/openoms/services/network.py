@@ -291,17 +291,20 @@ def locate(address: Address) -> tuple[Address, str]:
 PromiseFn = Callable[[LocationProfile, RateQuote], PromiseWindow]
 
 
-def promiser(now: dt.datetime, destination: Address) -> PromiseFn:
-    """Routing's ``promise`` callable for an order placed at ``now`` to ``destination``."""
+def promiser(now: dt.datetime, destination: Address, ready_at: Mapping[str, dt.datetime] | None = None) -> PromiseFn:
+    """Routing's ``promise`` callable for an order placed at ``now`` to ``destination``;
+    ``ready_at`` holds, per location code, when its stock arrives if not on the shelf now."""
     region = destination.region
-    cal = carrier_calendar(destination.country, region, first_year=now.year - 1, last_year=now.year + 2)
+    last = max([now, *(ready_at or {}).values()])
+    cal = carrier_calendar(destination.country, region, first_year=now.year - 1, last_year=last.year + 1)
     memo: dict[tuple[str, str, int, int], PromiseWindow] = {}
+    ready = ready_at or {}
 
     def promise(location: LocationProfile, quote: RateQuote) -> PromiseWindow:
         key = (location.code, quote.service_code, quote.transit_days_min, quote.transit_days_max)
         found = memo.get(key)
         if found is None:
-            found = memo[key] = promise_window(now, location.calendar, quote, cal)
+            found = memo[key] = promise_window(now, location.calendar, quote, cal, ready_at=ready.get(location.code))
         return found
 
     return promise

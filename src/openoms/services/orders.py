@@ -36,12 +36,10 @@ from openoms.domain import money
 from openoms.domain import orders as rules
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
 from openoms.domain.events import EventType
-from openoms.domain.inventory import (
-    LedgerEntryType,
-    StockPosition,
-)
+from openoms.domain.inventory import InsufficientStock, LedgerEntryType, StockPosition, inbound_ready_at
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
-from openoms.services import idempotency, sourcing
+from openoms.services import idempotency, inbound, sourcing
+from openoms.services import network as network_service
 from openoms.services.catalog import upsert_customer
 from openoms.services.common import Actor, utcnow
 
@@ -458,10 +456,10 @@ def _capture_once(
     return CaptureResult(order_id, created=True, order=_money_view(order))
 
 
-def _plan(
-    db: Database, conn: Connection, cmd: CaptureOrder, skus: list[str], now: dt.datetime
-) -> tuple[dict[str, int], dict[int, str], sourcing.SourcingPlan]:
-    """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
+def _snapshot(
+    conn: Connection, skus: list[str]
+) -> tuple[dict[str, sourcing.ProductFacts], dict[tuple[int, int], StockPosition], dict[int, str]]:
+    """Products by SKU and their stock positions, from one read; unknown or inactive SKUs refused."""
     rows = _stock_snapshot(conn, skus)
     facts: dict[str, sourcing.ProductFacts] = {}
     inactive: set[str] = set()
@@ -484,6 +482,14 @@ def _plan(
     ]
     if bad:
         raise DomainError(ErrorCode.UNKNOWN_SKU, "; ".join(f"{e.field}: {e.reason}" for e in bad), bad)
+    return facts, stock, codes
+
+
+def _plan(
+    db: Database, conn: Connection, cmd: CaptureOrder, skus: list[str], now: dt.datetime
+) -> tuple[dict[str, int], dict[int, str], sourcing.SourcingPlan]:
+    """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
+    facts, stock, codes = _snapshot(conn, skus)
     sourced = sourcing.plan_order(
         db,
         conn,
@@ -495,6 +501,56 @@ def _plan(
         now=now,
     )
     return {sku: f.product_id for sku, f in facts.items()}, codes, sourced
+
+
+def _plan_from_inbound(
+    db: Database, conn: Connection, cmd: CaptureOrder, skus: list[str], now: dt.datetime
+) -> tuple[sourcing.SourcingPlan, list[str], set[str], dict[str, int]] | None:
+    """The quote when the shelves are short: each location may also count the stock it
+    expects (purchase orders, transfers), and ships once the last lot it needs has arrived."""
+    facts, stock, _ = _snapshot(conn, skus)
+    needed: dict[int, int] = defaultdict(int)
+    for ln in cmd.lines:
+        needed[facts[ln.sku].product_id] += ln.quantity
+    lots = inbound.open_lots(conn, needed)
+    if not lots:
+        return None
+    net = network_service.current_network(db, conn)
+    code_of = {loc.id: loc.profile.code for loc in net.locations}
+    counted: dict[tuple[int, int], StockPosition] = dict(stock)
+    ready_at: dict[str, dt.datetime] = {}
+    notes: list[str] = []
+    for loc_id, by_product in lots.items():
+        if loc_id not in code_of:
+            continue
+        shelf = {pid: stock[(pid, loc_id)].available for pid in needed if (pid, loc_id) in stock}
+        units, ready, used = inbound_ready_at(needed, shelf, by_product)
+        if ready is None:
+            continue
+        for pid, n in units.items():
+            counted[(pid, loc_id)] = StockPosition(n, 0)
+        ready_at[code_of[loc_id]] = max(ready, now)
+        notes.append(
+            f"{code_of[loc_id]} counts inbound: "
+            + ", ".join(
+                f"{lot.quantity} expected {lot.expected_at:%Y-%m-%d}" + (f" ({lot.reference})" if lot.reference else "")
+                for lot in used
+            )
+        )
+    sourced = sourcing.plan_order(
+        db,
+        conn,
+        lines=[(facts[ln.sku], ln.quantity) for ln in cmd.lines],
+        stock=counted,
+        shipping_address=cmd.shipping_address,
+        channel=cmd.channel,
+        service_level=cmd.service_level,
+        now=now,
+        ready_at=ready_at,
+    )
+    chosen = {code_of[a.location_id] for a in sourced.plan.allocations}
+    used_notes = [n for n in notes if n.split(" ", 1)[0] in chosen]
+    return sourced, used_notes, chosen & set(ready_at), {f.sku: f.product_id for f in facts.values()}
 
 
 def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> dict[str, Any]:
@@ -509,11 +565,20 @@ def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> 
         if channel is None or not channel.active:
             reason = f"unknown channel {cmd.channel!r}" if channel is None else f"channel {cmd.channel!r} is inactive"
             raise validation_error("channel", reason, ErrorCode.UNKNOWN_CHANNEL)
-        product_ids, _codes, sourced = _plan(db, conn, cmd, skus, now)
+        inbound_notes: list[str] = []
+        from_inbound: set[str] = set()
+        try:
+            product_ids, _codes, sourced = _plan(db, conn, cmd, skus, now)
+        except InsufficientStock:
+            found = _plan_from_inbound(db, conn, cmd, skus, now)
+            if found is None:
+                raise
+            sourced, inbound_notes, from_inbound, product_ids = found
     facts = [(sourcing.ProductFacts(product_ids[ln.sku], ln.sku), ln.quantity) for ln in cmd.lines]
     promise = sourced.promise
     answer: dict[str, Any] = {
         "quoted_at": now,
+        "availability": "inbound" if from_inbound else "in_stock",
         "sourcing_rule": sourced.plan.rule,
         "method": sourced.explanation["method"],
         "service_level": cmd.service_level,
@@ -526,7 +591,7 @@ def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> 
             "basis": promise.basis,
         },
         "shipments": sourced.shipments(facts),
-        "notes": list(sourced.notes),
+        "notes": list(sourced.notes) + inbound_notes,
     }
     if sourced.decision is not None:
         answer["carrier_cost"] = sourced.decision.chosen.breakdown.carrier_cost

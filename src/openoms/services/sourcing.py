@@ -133,11 +133,13 @@ def plan_order(
     now: dt.datetime,
     exclude_locations: frozenset[str] = frozenset(),
     refused: frozenset[tuple[str, str]] = frozenset(),
+    ready_at: Mapping[str, dt.datetime] | None = None,
 ) -> SourcingPlan:
     """Choose locations for ``lines`` from one stock snapshot, or raise ``InsufficientStock``
     (the engine's ``NoRoutingPlan`` when rules, not stock, stand in the way). No writes.
     ``refused`` holds (SKU, location code) pairs a location has rejected for this order: they
-    count as out of stock there."""
+    count as out of stock there. ``ready_at`` gives, per location code, when its stock for
+    this basket is there (inbound lots): its parcels ship from then."""
     net = network_service.current_network(db, conn)
     by_code = net.by_code
     code_of = {loc.id: code for code, loc in by_code.items()}
@@ -186,7 +188,7 @@ def plan_order(
         order_date=now.date(),
         service_level=routing_service_level(service_level),
     )
-    promise = network_service.promiser(now, destination)
+    promise = network_service.promiser(now, destination, ready_at)
     notes: list[str] = []
     try:
         decision = route(request, avail, profiles, net.rules, quoter, promise)

@@ -513,6 +513,32 @@ class RoutingDecisionRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class InboundStock(Base):
+    """Units expected at a location: a purchase order or a transfer, with its expected arrival.
+    Routing promises from it when the shelves are short (the quote); receiving against it and
+    backorders that wait for it belong to fulfilment."""
+
+    __tablename__ = "inbound_stock"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("kind IN ('purchase_order', 'transfer')", name="kind_known"),
+        CheckConstraint("status IN ('open', 'received', 'cancelled')", name="status_known"),
+        Index("ix_inbound_stock_open", "product_id", "status", "expected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    expected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
 def table(model: type[Base]) -> Table:
     """The Core table behind a model, typed for SQLAlchemy Core statements."""
     return cast(Table, model.__table__)

@@ -81,6 +81,10 @@ class QuotedPromise(PromiseRead):
 
 class PromiseQuote(BaseModel):
     quoted_at: dt.datetime
+    availability: Literal["in_stock", "inbound"] = Field(
+        description="in_stock: the shelves cover the basket; inbound: it counts stock on its way "
+        "(POST /inbound), and the promise starts from its expected arrival"
+    )
     sourcing_rule: str
     method: Literal["engine", "priority"]
     service_level: str
@@ -108,7 +112,9 @@ def quote_promise(
 
     The same engine, rules and stock as order capture: an order placed right after with the
     same basket and address gets the same locations and dates unless stock moved in between.
-    409 `insufficient_stock` when the network cannot cover a line.
+    When the shelves are short, stock on its way (`POST /inbound`) counts and the promise starts
+    from its expected arrival (`availability: inbound`); orders cannot yet be captured against
+    it (backorders come with fulfilment). 409 `insufficient_stock` when neither covers a line.
     """
     cmd = orders.CaptureOrder(
         channel=body.channel,

@@ -1,0 +1,89 @@
+"""Inbound stock: purchase orders and transfers on their way to a location, with their ETA."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from openoms.api.deps import DB, actor_of, require
+from openoms.api.schemas import COMMON_ERRORS, Code, Quantity, Sku, Strict, UtcDatetime, error_responses
+from openoms.services import inbound
+from openoms.services.apikeys import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["stock"], responses=COMMON_ERRORS)
+
+#: Furthest ahead an arrival may be announced: promise calendars are loaded that far.
+MAX_DAYS_AHEAD = 730
+
+
+class InboundCreate(Strict):
+    sku: Sku
+    location: Code = Field(description="The location the units are going to")
+    quantity: Quantity
+    expected_at: UtcDatetime = Field(description="When the units are expected at the location (ISO 8601 with offset)")
+    kind: Literal["purchase_order", "transfer"] = "purchase_order"
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = Field(
+        default=None, description="The purchase order or transfer number", examples=["PO-10452"]
+    )
+
+    @field_validator("expected_at")
+    @classmethod
+    def _not_too_far(cls, v: dt.datetime) -> dt.datetime:
+        if v > dt.datetime.now(dt.UTC) + dt.timedelta(days=MAX_DAYS_AHEAD):
+            raise ValueError(f"must be within {MAX_DAYS_AHEAD} days from now")
+        return v
+
+
+class InboundRead(BaseModel):
+    id: int
+    sku: str
+    location: str
+    quantity: int
+    expected_at: dt.datetime
+    kind: str
+    reference: str | None
+    status: Literal["open", "received", "cancelled"]
+    created_by: str
+    created_at: dt.datetime
+
+
+@router.post("/inbound", response_model=InboundRead, status_code=201, responses=error_responses(422))
+def expect_inbound(
+    db: DB, body: InboundCreate, principal: Annotated[Principal, Depends(require("inventory:write"))]
+) -> dict[str, Any]:
+    """Announce units on their way to a location. `POST /promise` counts them when the
+    shelves cannot cover a basket, and promises from their expected arrival."""
+    return inbound.expect_inbound(
+        db,
+        sku=body.sku,
+        location=body.location,
+        quantity=body.quantity,
+        expected_at=body.expected_at,
+        kind=body.kind,
+        reference=body.reference,
+        actor=actor_of(principal),
+    )
+
+
+@router.get("/inbound", response_model=list[InboundRead], dependencies=[Depends(require("inventory:read"))])
+def list_inbound(
+    db: DB,
+    sku: str | None = None,
+    location: str | None = None,
+    status: Annotated[Literal["open", "received", "cancelled"] | None, Query(description="Default: open")] = "open",
+) -> list[dict[str, Any]]:
+    """Inbound stock, earliest arrival first (at most 1,000)."""
+    return inbound.list_inbound(db, sku=sku, location=location, status=status)
+
+
+@router.post("/inbound/{inbound_id}/cancel", response_model=InboundRead, responses=error_responses(404, 409))
+def cancel_inbound(
+    db: DB,
+    inbound_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    principal: Annotated[Principal, Depends(require("inventory:write"))],
+) -> dict[str, Any]:
+    """The units will not come (the purchase order or transfer was cancelled)."""
+    return inbound.cancel_inbound(db, inbound_id, actor_of(principal))
