@@ -919,7 +919,7 @@ def test_skipped_split_shapes_are_explained_by_their_bound() -> None:
     # here, so the bound leaves it out), the penalty, and no transit time (a parcel cannot
     # arrive before it leaves, today): 4.00 + 4.00 + 5
     assert skipped.lower_bound == D("13.00")
-    assert skipped.reason == "lines 0 | 1 apart: at least 13.00 with split penalty 5.00, cannot beat the chosen 11.20"
+    assert skipped.reason == "lines 1 | 2 apart: at least 13.00 with split penalty 5.00, cannot beat the chosen 11.20"
 
 
 def test_an_upgraded_heavy_parcel_does_not_fool_the_bound() -> None:
@@ -1387,12 +1387,12 @@ def test_docs_worked_example() -> None:
         "WH-RNO: 4.10 more in carrier cost and 1690 km farther (3.38 in distance) (score 29.10 vs 19.52)"
     )
     assert [s["reason"] for s in data["skipped_splits"]] == [
-        "lines 0 | 1 apart: at least 23.05 with split penalty 5.00, cannot beat the chosen 19.52"
+        "lines 1 | 2 apart: at least 23.05 with split penalty 5.00, cannot beat the chosen 19.52"
     ]
     assert [(c["location"], c["outcome"]) for c in data["candidates"]] == [
         ("3PL-NJ", "excluded: closed to channel web"),
         ("ST-BOS", "excluded: does not ship"),
-        ("ST-NYC", "can ship line 0 only"),
+        ("ST-NYC", "can ship line 1 only"),
         ("WH-DFW", "can ship the whole order"),
         ("WH-RNO", "can ship the whole order"),
     ]

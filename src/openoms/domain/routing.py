@@ -1311,7 +1311,7 @@ class _Router:
                 tuple(self.lines[i].line_index for i in range(self.n) if m >> i & 1)
                 for m in sorted(blocks, key=lambda m: m & -m)
             )
-            shape = " | ".join("+".join(str(i) for i in g) for g in groups)
+            shape = " | ".join("+".join(str(i + 1) for i in g) for g in groups)  # line numbers, from 1
             score = prefix[1] if self.fastest else prefix[0]
             earliest = dt.date.fromordinal(max(latest_lb, self.ref))
             if over_cap:
@@ -1449,7 +1449,7 @@ class _Router:
                 fail = self.option_fail.get((self.full, li))
                 outcome = "can ship the whole order" if fail is None else f"cannot ship the whole order: {fail}"
             elif mask:
-                idx = ", ".join(str(ln.line_index) for i, ln in enumerate(self.lines) if mask >> i & 1)
+                idx = ", ".join(str(ln.line_index + 1) for i, ln in enumerate(self.lines) if mask >> i & 1)
                 outcome = f"can ship line{'s' if mask.bit_count() > 1 else ''} {idx} only"
             else:
                 outcome = "can ship none of the lines"

@@ -211,9 +211,8 @@ def _candidate_view(
         reason = None if ok else (excluded or why.get(i) or "not eligible")
         lines.append({"label": names.label(i), "eligible": ok, "reason": reason})
     outcome = str(c.get("outcome") or "")
-    m = _CAN_SHIP.match(outcome)
-    if m:  # the engine counts lines from 0; people count order lines
-        outcome = f"Can ship {names.short([int(x) for x in m.group(1).split(',') if x.strip()])} only"
+    if _CAN_SHIP.match(outcome):  # name the order's lines (a cut line's pieces by its line)
+        outcome = f"Can ship {names.short(sorted(eligible))} only"
     else:
         outcome = outcome[:1].upper() + outcome[1:]
     code = str(c.get("location", ""))
