@@ -119,6 +119,39 @@ def test_a_location_form_with_errors_keeps_what_was_typed(page: Page, site: Demo
     row = page.get_by_role("row").filter(has_text=code)
     expect(row).to_contain_text("16:45")
     expect(row).to_contain_text("Memphis")
+    expect(row).to_contain_text("Mon\u2013Fri")  # the default week
+
+    # Routing: work Saturdays too, close on Texas holidays; a wrong calendar is explained first.
+    row.get_by_role("link", name=code).click()
+    days = page.get_by_role("group", name="Working days")
+    expect(days.get_by_role("checkbox", name="Mon")).to_be_checked()
+    expect(days.get_by_role("checkbox", name="Sat")).not_to_be_checked()
+    days.get_by_role("checkbox", name="Sat").check()
+    days.get_by_role("checkbox", name="Wed").uncheck()
+    calendar = page.get_by_label("Holiday calendar")
+    expect(calendar).to_have_accessible_description(re.compile("US or US-TX; empty for none"))
+    calendar.fill("us-zz")
+    page.get_by_label("Licensed for hazardous material").check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("alert")).to_contain_text("Holiday calendar: 'US-ZZ': no public-holiday data")
+    expect(calendar).to_be_focused()
+    expect(calendar).to_have_value("US-ZZ")
+    expect(days.get_by_role("checkbox", name="Sat")).to_be_checked()  # what was ticked is kept
+    expect(days.get_by_role("checkbox", name="Wed")).not_to_be_checked()
+    expect(page.get_by_label("Licensed for hazardous material")).to_be_checked()
+    calendar.fill("US-TX")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Saved location {code}: changed")
+    expect(page.get_by_role("status")).to_contain_text(
+        "holiday calendar, licensed for hazardous material, working days"
+    )
+    location = site.api().get(f"/api/v1/locations/{code}").json()
+    assert location["workdays"] == "mon tue thu fri sat" and location["holiday_calendar"] == "US-TX"
+    assert location["hazmat_licensed"] is True
+    page.get_by_role("link", name="Locations").first.click()
+    row = page.get_by_role("row").filter(has_text=code)
+    expect(row).to_contain_text("Mon, Tue, Thu\u2013Sat · US-TX")
+    expect(row).to_contain_text("Hazmat")
 
 
 def test_the_product_form_works_with_the_keyboard_alone(page: Page, site: DemoSite) -> None:

@@ -279,6 +279,8 @@ LOCATION_FORM = {
     "ships": "1",
     "accepts_returns": "1",
     "active": "1",
+    "workdays": ["mon", "tue", "wed", "thu", "fri"],  # a browser posts every ticked box
+    "handling_days": "0",
 }
 
 
@@ -324,6 +326,126 @@ def test_invalid_location_input_is_refused_next_to_the_field(
     assert field_error(r.text, field) == message
     assert catalog.LOCATIONS.get(db, "WH1") == before
     assert audit_rows(db, action="location.updated") == []
+
+
+def test_a_location_is_created_and_edited_with_its_routing_facts(
+    app_client: TestClient, db: Database, staff: dict[Role, dict[str, Any]]
+) -> None:
+    ops = as_role(app_client, db, Role.OPERATIONS)
+    page = ops.get("/locations/new").text
+    assert page.count('name="workdays"') == 7 and page.count('name="workdays" value="mon" checked') == 1
+    assert 'name="workdays" value="sat" checked' not in page  # Monday to Friday unless changed
+    assert 'name="channels" value="shopify"' in page and 'name="channels" value="web"' in page
+    routing = {
+        "hazmat_licensed": "1",
+        "secure": "1",
+        "workdays": ["mon", "tue", "wed", "thu", "fri", "sat"],
+        "holiday_calendar": "us-tx",
+        "handling_days": "2",
+        "channels": ["web"],
+    }
+    r = ops.post("/locations/new", {**LOCATION_FORM, **routing})
+    assert r.status_code == 303 and r.headers["location"] == "/locations/DC-EAST"
+    row = catalog.LOCATIONS.get(db, "DC-EAST")
+    assert row["hazmat_licensed"] is True and row["secure"] is True
+    assert row["workdays"] == "mon tue wed thu fri sat" and row["holiday_calendar"] == "US-TX"
+    assert row["handling_days"] == 2 and row["channels"] == ["web"]
+    page = ops.get("/locations/DC-EAST").text
+    assert 'name="workdays" value="sat" checked' in page and 'name="workdays" value="sun" checked' not in page
+    assert 'name="channels" value="web" checked' in page and 'name="channels" value="shopify" checked' not in page
+    assert 'value="US-TX"' in page and re.search(r'id="f-hazmat_licensed"[^>]*checked', page)
+
+    # Saving what is shown changes nothing; then fewer days, no calendar, every channel.
+    r = ops.post("/locations/DC-EAST", {**LOCATION_FORM, **routing})
+    assert r.status_code == 303 and audit_rows(db, action="location.updated") == []
+    edit = {**routing, "workdays": ["mon", "wed", "fri"], "holiday_calendar": "", "channels": [], "secure": ""}
+    r = ops.post("/locations/DC-EAST", {**LOCATION_FORM, **edit})
+    assert r.status_code == 303
+    row = catalog.LOCATIONS.get(db, "DC-EAST")
+    assert row["workdays"] == "mon wed fri" and row["holiday_calendar"] is None
+    assert row["channels"] is None and row["secure"] is False and row["hazmat_licensed"] is True
+    [entry] = audit_rows(db, action="location.updated")
+    assert "working days mon tue wed thu fri sat → mon wed fri" in entry["message"]
+    assert "holiday calendar US-TX → (empty)" in entry["message"]
+    assert "secure for high-value goods yes → no" in entry["message"]
+
+    listing = ops.get("/locations?q=DC-EAST").text
+    assert "Mon, Wed, Fri" in listing and ">Hazmat<" in listing and ">Secure<" not in listing
+    assert "Mon\u2013Fri" in ops.get("/locations?q=WH1").text  # the default week
+
+
+def test_channels_set_through_the_api_in_another_order_are_not_a_change(
+    app_client: TestClient, db: Database, staff: dict[Role, dict[str, Any]]
+) -> None:
+    catalog.LOCATIONS.update(db, "WH1", {"channels": ["web", "shopify"]})
+    admin = as_role(app_client, db, Role.ADMIN)
+    form = {**LOCATION_FORM, "code": "WH1", "name": "Warehouse 1", "channels": ["shopify", "web"]}
+    form.update(_form_of(catalog.LOCATIONS.get(db, "WH1")))
+    r = admin.post("/locations/WH1", form)
+    assert r.status_code == 303 and audit_rows(db, action="location.updated") == []
+    assert catalog.LOCATIONS.get(db, "WH1")["channels"] == ["web", "shopify"]
+
+
+def _form_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The text fields and boxes of a stored location as its form posts them."""
+    texts = ("name", "kind", "country", "timezone", "priority", "handling_days")
+    form: dict[str, Any] = {f: str(row[f]) for f in texts}
+    for f in ("address_line1", "address_line2", "city", "region", "postal_code", "latitude", "longitude"):
+        form[f] = "" if row[f] is None else str(row[f])
+    form["cutoff_time"] = row["cutoff_time"].strftime("%H:%M") if row["cutoff_time"] else ""
+    form["daily_capacity"] = "" if row["daily_capacity"] is None else str(row["daily_capacity"])
+    form["holiday_calendar"] = row["holiday_calendar"] or ""
+    form["workdays"] = row["workdays"].split()
+    for f in ("ships", "pickup", "accepts_returns", "active", "hazmat_licensed", "secure"):
+        form[f] = "1" if row[f] else ""
+    return form
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"workdays": ["mon", "funday"]}, "workdays", "'funday' is not a weekday; use mon tue wed thu fri sat sun."),
+        ({"workdays": []}, "workdays", "A location needs at least one working day."),
+        (
+            {"holiday_calendar": "US-ZZ"},
+            "holiday_calendar",
+            "'US-ZZ': no public-holiday data: Entity `US` does not have subdivision ZZ; "
+            "use a country (US) or country-subdivision (US-TX).",
+        ),
+        ({"handling_days": "31"}, "handling_days", "Must be at most 30."),
+        ({"handling_days": "two"}, "handling_days", "Enter a whole number."),
+        ({"channels": ["web", "nope"]}, "channels", "There is no channel nope."),
+    ],
+)
+def test_bad_routing_facts_are_refused_next_to_the_field_and_change_nothing(
+    app_client: TestClient,
+    db: Database,
+    staff: dict[Role, dict[str, Any]],
+    changes: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    admin = as_role(app_client, db, Role.ADMIN)
+    before = catalog.LOCATIONS.get(db, "WH1")
+    typed = {"hazmat_licensed": "1", "workdays": ["tue", "sat"], "holiday_calendar": "us", "handling_days": "3"}
+    r = admin.post("/locations/WH1", {**_form_of(before), **typed, **changes})
+    assert r.status_code == 422
+    assert field_error(r.text, field) == message
+    label = {"workdays": "Working days", "holiday_calendar": "Holiday calendar", "handling_days": "Handling days"}
+    assert f"{label.get(field, 'Channels served')}: {message}" in html_lib.unescape(r.text)  # the summary names it
+    assert catalog.LOCATIONS.get(db, "WH1") == before
+    assert audit_rows(db, action="location.updated") == []
+    # What was typed is shown again.
+    if field != "workdays":
+        assert 'name="workdays" value="tue" checked' in r.text and 'name="workdays" value="sat" checked' in r.text
+        assert 'name="workdays" value="mon" checked' not in r.text
+    if field != "holiday_calendar":
+        assert 'id="f-holiday_calendar" name="holiday_calendar" type="text" value="US"' in r.text
+    assert re.search(r'id="f-hazmat_licensed"[^>]*checked', r.text)
+    # A new location with the same mistake is not created either.
+    r = admin.post("/locations/new", {**_form_of(before), **typed, **changes, "code": "DC-NEW"})
+    assert r.status_code == 422 and field_error(r.text, field) == message
+    assert admin.get("/locations/DC-NEW").status_code == 404
 
 
 def test_channels_are_created_edited_and_validated(

@@ -3,6 +3,8 @@
 Everyone with ``CATALOG_VIEW`` may list and open them; ``CATALOG_EDIT`` may add and change
 them. Forms are validated with the API's own models (``api/schemas.py``), so a value the API
 refuses is refused here with the same rule, and every change is written to the audit log.
+Groups of checkboxes (a location's working days and channels) post several values; they
+reach the model as the API takes them (``"mon tue wed"``, a list of codes or null).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.datastructures import FormData
 from openoms.api.schemas import ChannelCreate, ChannelKind, LocationCreate, LocationKind, ProductCreate
 from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode
+from openoms.domain.network import WEEKDAY_NAMES
 from openoms.services import catalog, catalog_admin
 from openoms.services.catalog_admin import Resource
 from openoms.services.users import CurrentUser
@@ -68,6 +71,8 @@ _CHANNEL_KIND_LABELS = {
 # The API's Literal types decide which kinds exist; the labels only say them in words.
 LOCATION_KINDS: Mapping[str, str] = {k: _LOCATION_KIND_LABELS.get(k, k) for k in typing.get_args(LocationKind)}
 CHANNEL_KINDS: Mapping[str, str] = {k: _CHANNEL_KIND_LABELS.get(k, k) for k in typing.get_args(ChannelKind)}
+WEEKDAYS: Mapping[str, str] = {d: d.capitalize() for d in WEEKDAY_NAMES}  # "mon" → "Mon"
+DASH = "\u2013"  # en dash, for ranges of days
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,10 @@ class Section:
     search: tuple[str, ...]
     search_hint: str
     upper: tuple[str, ...] = ()
+    # Groups of checkboxes, posted as several values. Those in ``joined`` are stored as one
+    # text of space-separated words; the others as a list, none ticked being null.
+    list_fields: tuple[str, ...] = ()
+    joined: tuple[str, ...] = ()
     pattern_messages: Mapping[str, str] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -157,8 +166,12 @@ LOCATIONS = Section(
         "cutoff_time",
         "daily_capacity",
         "priority",
+        "holiday_calendar",
+        "handling_days",
     ),
-    check_fields=("ships", "pickup", "accepts_returns", "active"),
+    check_fields=("ships", "pickup", "accepts_returns", "active", "hazmat_licensed", "secure"),
+    list_fields=("workdays", "channels"),
+    joined=("workdays",),
     labels={
         "code": "Code",
         "name": "Name",
@@ -179,12 +192,26 @@ LOCATIONS = Section(
         "pickup": "Customers can pick up",
         "accepts_returns": "Accepts returns",
         "active": "Active",
+        "hazmat_licensed": "Licensed for hazardous material",
+        "secure": "Secure for high-value goods",
+        "workdays": "Working days",
+        "holiday_calendar": "Holiday calendar",
+        "handling_days": "Handling days",
+        "channels": "Channels served",
     },
     search=("code", "name", "city"),
     search_hint="Code, name or city",
-    upper=("country",),
+    upper=("country", "holiday_calendar"),
     pattern_messages={"country": "Use a two-letter ISO 3166 code, such as US or DE."},
-    defaults={"kind": "warehouse", "country": "US", "priority": "100", "ships": True, "active": True},
+    defaults={
+        "kind": "warehouse",
+        "country": "US",
+        "priority": "100",
+        "ships": True,
+        "active": True,
+        "workdays": ["mon", "tue", "wed", "thu", "fri"],
+        "handling_days": "0",
+    },
 )
 
 CHANNELS = Section(
@@ -202,6 +229,28 @@ CHANNELS = Section(
     pattern_messages={"currency": "Use a three-letter ISO 4217 code, such as USD or EUR."},
     defaults={"kind": "web", "currency": "USD", "active": True},
 )
+
+
+def _days_text(workdays: str | None) -> str:
+    """Working days in few words, for the list: three or more days in a row as a range
+    (Mon to Sat, with an en dash), the others one by one (``"Mon, Wed, Fri"``)."""
+    days = sorted({WEEKDAY_NAMES.index(w) for w in (workdays or "").split() if w in WEEKDAY_NAMES})
+    if len(days) == 7:
+        return "Every day"
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    names = WEEKDAY_NAMES
+    parts = [
+        f"{names[r[0]].capitalize()}{DASH}{names[r[-1]].capitalize()}"
+        if len(r) > 2
+        else ", ".join(names[d].capitalize() for d in r)
+        for r in runs
+    ]
+    return ", ".join(parts) or "—"
 
 
 @cache
@@ -232,6 +281,9 @@ def _as_text(value: Any) -> str:
 def _values_of(section: Section, row: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {f: _as_text(row.get(f)) for f in section.text_fields}
     values.update({f: bool(row.get(f)) for f in section.check_fields})
+    for f in section.list_fields:
+        stored = row.get(f)
+        values[f] = stored.split() if isinstance(stored, str) else list(stored or [])
     return values
 
 
@@ -240,7 +292,48 @@ def _posted(section: Section, form: FormData) -> dict[str, Any]:
     for f in section.upper:
         values[f] = values[f].upper()
     values.update(checked(form, section.check_fields))
+    for f in section.list_fields:
+        ticked = (v.strip() for v in form.getlist(f) if isinstance(v, str))
+        values[f] = list(dict.fromkeys(v for v in ticked if v))
     return values
+
+
+def _model_input(section: Section, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The form as the API model takes it."""
+    data = dict(values)
+    for f in section.list_fields:
+        if f in section.joined:
+            # " ", not "": an empty week must meet the model's rule rather than its default.
+            data[f] = " ".join(values[f]) or " "
+        else:
+            data[f] = list(values[f]) or None
+    return data
+
+
+def _channel_options(db: Any, record: Mapping[str, Any] | None) -> dict[str, str]:
+    """The channels a location may be limited to: every channel, and any code it already has."""
+    rows = catalog_admin.find(db, catalog.CHANNELS, page=1, per_page=1000).items
+    options = {r["code"]: r["name"] if r["active"] else f"{r['name']} (inactive)" for r in rows}
+    for code in (record or {}).get("channels") or []:
+        options.setdefault(code, code)
+    return options
+
+
+def _unknown_choices(section: Section, db: Any, values: Mapping[str, Any], record: Mapping[str, Any] | None) -> Errors:
+    """Channel codes that no channel has (only a hand-made post sends them)."""
+    if section is not LOCATIONS:
+        return {}
+    known = _channel_options(db, record)
+    unknown = [c for c in values["channels"] if c not in known]
+    return {"channels": f"There is no channel {', '.join(unknown)}."} if unknown else {}
+
+
+def _validate(
+    section: Section, db: Any, values: Mapping[str, Any], record: Mapping[str, Any] | None = None
+) -> tuple[BaseModel | None, Errors]:
+    model, errors = validate(section.model, _model_input(section, values), section.pattern_messages)
+    errors.update(_unknown_choices(section, db, values, record))
+    return (None if errors else model), errors
 
 
 def _form_page(
@@ -268,6 +361,8 @@ def _form_page(
             "action": f"{section.base}/new" if creating else section.url(str(record[section.key])),  # type: ignore[index]
             "labels": section.labels,
             "timezones": _timezones() if section is LOCATIONS else [],
+            "weekdays": WEEKDAYS,
+            "channel_options": _channel_options(request.app.state.db, record) if section is LOCATIONS else {},
             "currencies": _currencies() if section is not LOCATIONS else [],
             "location_kinds": LOCATION_KINDS,
             "channel_kinds": CHANNEL_KINDS,
@@ -305,6 +400,7 @@ def _list(section: Section) -> Callable[..., Any]:
                 "can_edit": user.can(Permission.CATALOG_EDIT),
                 "location_kinds": LOCATION_KINDS,
                 "channel_kinds": CHANNEL_KINDS,
+                "days_text": _days_text,
             },
             user=user,
             title=section.title,
@@ -318,6 +414,7 @@ def _new(section: Section) -> Callable[..., Any]:
     def new_page(request: Request, user: CurrentUser = Depends(permitted(Permission.CATALOG_EDIT))) -> Any:
         values: dict[str, Any] = {f: "" for f in section.text_fields}
         values.update({f: False for f in section.check_fields})
+        values.update({f: [] for f in section.list_fields})
         values.update(section.defaults)
         return _form_page(request, section, user, values=values)
 
@@ -332,7 +429,7 @@ def _create(section: Section) -> Callable[..., Any]:
         form: FormData = Depends(form_data),
     ) -> Any:
         values = _posted(section, form)
-        model, errors = validate(section.model, values, section.pattern_messages)
+        model, errors = _validate(section, request.app.state.db, values)
         if model is None:
             return _form_page(request, section, user, values=values, errors=errors, status_code=422)
         data = model.model_dump()
@@ -371,11 +468,15 @@ def _update(section: Section) -> Callable[..., Any]:
         row = section.resource.get(db, key)
         values = _posted(section, form)
         values[section.key] = key  # the natural key is not editable
-        model, errors = validate(section.model, values, section.pattern_messages)
+        model, errors = _validate(section, db, values, row)
         if model is None:
             return _form_page(request, section, user, values=values, errors=errors, record=row, status_code=422)
         dumped = model.model_dump(exclude={section.key})
-        changes = {f: dumped[f] for f in (*section.text_fields, *section.check_fields) if f in dumped}  # form order
+        fields = (*section.text_fields, *section.check_fields, *section.list_fields)
+        changes = {f: dumped[f] for f in fields if f in dumped}  # form order
+        for f in section.list_fields:  # the same codes in another order are no change
+            if isinstance(row.get(f), list) and sorted(row[f]) == sorted(changes.get(f) or []):
+                changes[f] = row[f]
         try:
             _, diff = catalog_admin.update_entry(db, section.resource, key, changes, user.actor, labels=section.labels)
         except DomainError as exc:
