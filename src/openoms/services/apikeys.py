@@ -20,7 +20,7 @@ from openoms.services.common import SYSTEM, Actor, utcnow
 
 _t = table(ApiKey)
 
-RESOURCES = ("catalog", "inventory", "orders", "customers", "routing")
+RESOURCES = ("catalog", "inventory", "orders", "customers", "routing", "fulfilment")
 SCOPES = (*(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")), "*")
 CACHE_SECONDS = 30.0
 MAX_NAME = 128  # the column's width

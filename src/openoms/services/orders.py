@@ -38,7 +38,7 @@ from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, 
 from openoms.domain.events import EventType
 from openoms.domain.inventory import InsufficientStock, LedgerEntryType, StockPosition, inbound_ready_at
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
-from openoms.services import idempotency, inbound, sourcing
+from openoms.services import fulfillment, idempotency, inbound, sourcing
 from openoms.services import network as network_service
 from openoms.services.catalog import upsert_customer
 from openoms.services.common import Actor, utcnow
@@ -651,13 +651,17 @@ def _take_back_reservations(conn: Connection, line_id: int, units: int) -> list[
     ).all()
     left = units
     freed: list[Release] = []
+    taken: list[tuple[int, int]] = []
     for r in reservations:
         if left == 0:
             break
         take = min(left, int(r.quantity))
         conn.execute(update(res_t).where(res_t.c.id == r.id).values(quantity=res_t.c.quantity - take))
         freed.append((int(r.product_id), int(r.location_id), take, line_id))
+        taken.append((int(r.id), take))
         left -= take
+    if taken:  # released units no longer go to the location
+        fulfillment.cancel_units(conn, taken, utcnow())
     return freed
 
 

@@ -50,7 +50,7 @@ events_t = table(OrderEvent)
 
 MAX_ATTEMPTS = 5
 #: Order statuses whose reservations may still move: nothing has been picked yet.
-REROUTABLE = frozenset({OrderStatus.ALLOCATED, OrderStatus.RELEASED})
+REROUTABLE = frozenset({OrderStatus.ALLOCATED, OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED})
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,15 @@ def reject_line(
 ) -> RerouteResult:
     """``location`` will not ship line ``line_number`` (damaged, not found, no capacity):
     route the units it holds for that line again, anywhere else."""
-    return _with_retries(
-        db, lambda conn: _reroute(conn, db, order_id, actor, reason, reject=(line_number, location), trigger="reject")
+    return with_retries(
+        db, lambda conn: reroute_in(conn, db, order_id, actor, reason, reject=(line_number, location), trigger="reject")
     )
 
 
 def reroute_order(db: Database, order_id: int, reason: str, actor: Actor, *, trigger: str = "reroute") -> RerouteResult:
     """Route every reserved line of the order again from fresh stock (its own reservations
     count as free): used when a promised ship date was missed."""
-    return _with_retries(db, lambda conn: _reroute(conn, db, order_id, actor, reason, reject=None, trigger=trigger))
+    return with_retries(db, lambda conn: reroute_in(conn, db, order_id, actor, reason, reject=None, trigger=trigger))
 
 
 def missed_ship_dates(db: Database, today: dt.date) -> list[int]:
@@ -94,7 +94,8 @@ def missed_ship_dates(db: Database, today: dt.date) -> list[int]:
         )
 
 
-def _with_retries(db: Database, work: Callable[[Connection], RerouteResult]) -> RerouteResult:
+def with_retries(db: Database, work: Callable[[Connection], RerouteResult]) -> RerouteResult:
+    """Run ``work`` in a unit of work, again from the start when a reservation lost a race."""
     for _attempt in range(MAX_ATTEMPTS):
         try:
             with db.begin() as conn:
@@ -106,7 +107,7 @@ def _with_retries(db: Database, work: Callable[[Connection], RerouteResult]) -> 
     )
 
 
-def _reroute(
+def reroute_in(
     conn: Connection,
     db: Database,
     order_id: int,
@@ -124,7 +125,7 @@ def _reroute(
     if status not in REROUTABLE:
         raise DomainError(
             ErrorCode.ILLEGAL_TRANSITION,
-            f"Order {ref} is {status.value}: only allocated or released orders can be re-routed",
+            f"Order {ref} is {status.value}: only orders with units not yet shipped can be re-routed",
         )
     channel = conn.execute(select(channels_t.c.code).where(channels_t.c.id == order.channel_id)).scalar_one()
     codes = dict(conn.execute(select(locations_t.c.id, locations_t.c.code)).all())
@@ -281,7 +282,7 @@ def _reroute(
     if new_rows:
         conn.execute(insert(res_t), new_rows)
     stock_db.append_ledger(conn, ledger, now)
-    if sourced is not None and status == OrderStatus.RELEASED:
+    if sourced is not None and status in (OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED):
         # Moved lines go back to sourcing: the new location has not been handed the work yet.
         for i in line_ids:
             if LineStatus(lines[i].status) == LineStatus.RELEASED:

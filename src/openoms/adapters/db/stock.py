@@ -138,3 +138,33 @@ def move(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datet
             reserve(conn, [(product_id, location_id, quantity)], now)
         elif quantity < 0:
             release(conn, [(product_id, location_id, -quantity)], now)
+
+
+SHIP = (
+    update(_stock)
+    .where(
+        _stock.c.product_id == bindparam("p_product_id"),
+        _stock.c.location_id == bindparam("p_location_id"),
+        _stock.c.reserved >= bindparam("p_quantity"),
+        _stock.c.on_hand >= bindparam("p_quantity"),
+    )
+    .values(
+        on_hand=_stock.c.on_hand - bindparam("p_quantity"),
+        reserved=_stock.c.reserved - bindparam("p_quantity"),
+        updated_at=bindparam("p_now"),
+    )
+)
+
+
+def ship(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datetime) -> None:
+    """Units leave the building: off the shelf and out of the reservation together, in the
+    usual sorted order. A failure means the books are wrong (shipped more than reserved)."""
+    for product_id, location_id, quantity in sorted(deltas):
+        res = conn.execute(
+            SHIP, {"p_product_id": product_id, "p_location_id": location_id, "p_quantity": quantity, "p_now": now}
+        )
+        if res.rowcount != 1:
+            raise RuntimeError(
+                f"stock row ({product_id}, {location_id}) holds fewer than {quantity} reserved units to ship; "
+                "run `openoms check`"
+            )

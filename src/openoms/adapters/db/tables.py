@@ -539,6 +539,99 @@ class InboundStock(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class FulfilmentOrder(Base):
+    """The work one location is handed for one order (docs/fulfilment.md)."""
+
+    __tablename__ = "fulfilment_orders"
+    __table_args__ = (
+        Index("ix_fulfilment_orders_order_id", "order_id"),
+        Index("ix_fulfilment_orders_queue", "location_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    status: Mapped[str] = mapped_column(String(24))
+    released_by: Mapped[str] = mapped_column(String(128))
+    released_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    picked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    packed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class FulfilmentLine(Base):
+    """One reservation handed to the location; shipped and rejected units are counted here."""
+
+    __tablename__ = "fulfilment_lines"
+    __table_args__ = (
+        CheckConstraint(
+            "quantity > 0 AND quantity_shipped >= 0 AND quantity_rejected >= 0 AND quantity_cancelled >= 0 "
+            "AND quantity_shipped + quantity_rejected + quantity_cancelled <= quantity",
+            name="quantities_add_up",
+        ),
+        Index("ix_fulfilment_lines_fulfilment_order_id", "fulfilment_order_id", "line_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(BigId, ForeignKey("fulfilment_orders.id", ondelete="CASCADE"))
+    reservation_id: Mapped[int] = mapped_column(BigId, ForeignKey("reservations.id"), unique=True)
+    order_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("order_lines.id"))
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_shipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quantity_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quantity_cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Shipment(Base):
+    """Parcels that left a location together, by one carrier service."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        Index("ix_shipments_order_id", "order_id"),
+        Index("ix_shipments_fulfilment_order_id", "fulfilment_order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(BigId, ForeignKey("fulfilment_orders.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    carrier: Mapped[str] = mapped_column(String(64))
+    service_code: Mapped[str | None] = mapped_column(String(64))
+    shipped_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ShipmentPackage(Base):
+    __tablename__ = "shipment_packages"
+    __table_args__ = (
+        Index("ix_shipment_packages_shipment_id", "shipment_id"),
+        Index("ix_shipment_packages_tracking_number", "tracking_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipments.id", ondelete="CASCADE"))
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+
+
+class PackageLine(Base):
+    __tablename__ = "package_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_package_lines_package_id", "package_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    package_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipment_packages.id", ondelete="CASCADE"))
+    fulfilment_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("fulfilment_lines.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
 def table(model: type[Base]) -> Table:
     """The Core table behind a model, typed for SQLAlchemy Core statements."""
     return cast(Table, model.__table__)

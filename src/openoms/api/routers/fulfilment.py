@@ -1,0 +1,233 @@
+"""Release to fulfilment, fulfilment orders (the locations' work), shipments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field, StringConstraints
+
+from openoms.api.deps import DB, actor_of, require
+from openoms.api.schemas import COMMON_ERRORS, MAX_ORDER_LINES, Quantity, Reason, Strict, UtcDatetime, error_responses
+from openoms.domain.errors import validation_error
+from openoms.domain.fulfillment import (
+    MAX_PACKAGES,
+    MAX_TRACKING,
+    FulfilmentStatus,
+    PackageInput,
+    parse_fulfilment_number,
+)
+from openoms.domain.orders import parse_order_number
+from openoms.services import fulfillment
+from openoms.services.apikeys import Principal
+from openoms.services.common import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["fulfilment"], responses=COMMON_ERRORS)
+Worker = Annotated[Principal, Depends(require("fulfilment:write"))]
+FoRef = Annotated[str, Path(description="Fulfilment order id (42) or number (FO-0000042)")]
+OrderRef = Annotated[str, Path(description="Order id (123) or order number (SO-0000123)")]
+ERRORS = error_responses(404, 409)
+
+
+def _fo_id(ref: str) -> int:
+    num = parse_fulfilment_number(ref)
+    if num is None or num > 2**63 - 1:
+        raise validation_error("fulfilment_order", f"{ref!r} is neither an id nor a number like FO-0000042")
+    return num
+
+
+def _order_id(ref: str) -> int:
+    num = int(ref) if ref.isascii() and ref.isdigit() else parse_order_number(ref)
+    if num is None or num > 2**63 - 1:
+        raise validation_error("order", f"{ref!r} is neither an order id nor an order number like SO-0000123")
+    return num
+
+
+class FulfilmentLineRead(BaseModel):
+    line_number: int
+    sku: str
+    quantity: int
+    quantity_shipped: int
+    quantity_rejected: int
+    quantity_cancelled: int
+    quantity_open: int
+
+
+class FulfilmentOrderRead(BaseModel):
+    id: int
+    number: str
+    order_id: int
+    order_number: str
+    location: str
+    status: FulfilmentStatus
+    released_by: str
+    released_at: dt.datetime
+    accepted_at: dt.datetime | None
+    picked_at: dt.datetime | None
+    packed_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    lines: list[FulfilmentLineRead]
+    shipments: list[int] = Field(description="Shipment ids: GET /shipments/{id}")
+
+
+class FulfilmentPage(BaseModel):
+    items: list[FulfilmentOrderRead]
+    next_cursor: str | None
+
+
+class PackageLineIn(Strict):
+    line_number: Annotated[int, Field(ge=1, le=MAX_ORDER_LINES)]
+    quantity: Quantity
+
+
+class PackageIn(Strict):
+    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TRACKING)]
+    weight_grams: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    lines: Annotated[list[PackageLineIn], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+
+
+class ShipmentCreate(Strict):
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = Field(
+        examples=["UPS"]
+    )
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
+        default=None, examples=["UPS-GROUND"]
+    )
+    shipped_at: UtcDatetime | None = Field(default=None, description="When it left; now when omitted")
+    packages: Annotated[list[PackageIn], Field(min_length=1, max_length=MAX_PACKAGES)]
+
+
+class PackageRead(BaseModel):
+    tracking_number: str
+    weight_grams: int | None
+    lines: list[dict[str, Any]]
+
+
+class ShipmentRead(BaseModel):
+    id: int
+    fulfilment_order: str
+    order_id: int
+    order_number: str
+    location: str
+    carrier: str
+    service_code: str | None
+    shipped_at: dt.datetime
+    created_by: str
+    packages: list[PackageRead]
+
+
+class LineReject(Strict):
+    reason: Reason
+
+
+class RejectRead(BaseModel):
+    fulfilment_order: FulfilmentOrderRead
+    moved: list[dict[str, Any]]
+    backordered: list[dict[str, Any]]
+    message: str
+
+
+@router.post("/orders/{order}/release", response_model=list[FulfilmentOrderRead], status_code=201, responses=ERRORS)
+def release_order(
+    db: DB, order: OrderRef, principal: Annotated[Principal, Depends(require("orders:write"))]
+) -> list[dict[str, Any]]:
+    """Hand the order to its locations: one fulfilment order per location holding its stock.
+    Refused (409) while it is on hold or not allocated."""
+    return fulfillment.release_order(db, _order_id(order), actor_of(principal))
+
+
+@router.get("/fulfilment-orders", response_model=FulfilmentPage, dependencies=[Depends(require("fulfilment:read"))])
+def list_fulfilment_orders(
+    db: DB,
+    location: Annotated[str | None, Query(description="A location's queue")] = None,
+    status: Annotated[list[FulfilmentStatus] | None, Query(description="Repeat for several")] = None,
+    order: Annotated[str | None, Query(description="One order's fulfilment orders")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Oldest first, so a location works its queue in order."""
+    items = fulfillment.list_fulfilment_orders(
+        db,
+        location=location,
+        status=status or (),
+        order_id=_order_id(order) if order else None,
+        after_id=decode_cursor(cursor),
+        limit=limit,
+    )
+    return {"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if len(items) == limit else None}
+
+
+@router.get(
+    "/fulfilment-orders/{fo}",
+    response_model=FulfilmentOrderRead,
+    dependencies=[Depends(require("fulfilment:read"))],
+    responses=error_responses(404),
+)
+def get_fulfilment_order(db: DB, fo: FoRef) -> dict[str, Any]:
+    return fulfillment.get_fulfilment_order(db, _fo_id(fo))
+
+
+@router.post(
+    "/fulfilment-orders/{fo}/shipments",
+    response_model=ShipmentRead,
+    status_code=201,
+    responses=error_responses(404, 409),
+)
+def ship(db: DB, fo: FoRef, body: ShipmentCreate, principal: Worker) -> dict[str, Any]:
+    """Record a shipment of some or all open units, in one or more packages. Shipping takes the
+    units off the shelf and out of the reservation together (ledger `shipment` rows); the
+    order's lines and status follow. 422 names every package line that does not fit."""
+    return fulfillment.ship(
+        db,
+        _fo_id(fo),
+        carrier=body.carrier,
+        service_code=body.service_code,
+        packages=[
+            PackageInput(p.tracking_number, p.weight_grams, [(ln.line_number, ln.quantity) for ln in p.lines])
+            for p in body.packages
+        ],
+        actor=actor_of(principal),
+        shipped_at=body.shipped_at,
+    )
+
+
+@router.post("/fulfilment-orders/{fo}/lines/{line_number}/reject", response_model=RejectRead, responses=ERRORS)
+def reject_line(
+    db: DB,
+    fo: FoRef,
+    body: LineReject,
+    principal: Worker,
+    line_number: Annotated[int, Path(ge=1, le=MAX_ORDER_LINES)],
+) -> dict[str, Any]:
+    """The location will not ship this line: its open units are routed elsewhere (or
+    backordered) in the same transaction, and the timeline says where they went."""
+    return fulfillment.reject_line(db, _fo_id(fo), line_number, body.reason, actor_of(principal))
+
+
+@router.get(
+    "/orders/{order}/shipments",
+    response_model=list[ShipmentRead],
+    dependencies=[Depends(require("orders:read"))],
+    responses=error_responses(404),
+)
+def order_shipments(db: DB, order: OrderRef) -> list[dict[str, Any]]:
+    return fulfillment.list_shipments(db, _order_id(order))
+
+
+@router.get(
+    "/shipments/{shipment_id}",
+    response_model=ShipmentRead,
+    dependencies=[Depends(require("fulfilment:read"))],
+    responses=error_responses(404),
+)
+def get_shipment(db: DB, shipment_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
+    return fulfillment.get_shipment(db, shipment_id)
+
+
+# Declared last: its {step} would otherwise catch /shipments.
+@router.post("/fulfilment-orders/{fo}/{step}", response_model=FulfilmentOrderRead, responses=ERRORS)
+def report_progress(db: DB, fo: FoRef, step: Literal["accept", "pick", "pack"], principal: Worker) -> dict[str, Any]:
+    """The location accepted, picked or packed it (in that order; each is optional before shipping)."""
+    target = {"accept": FulfilmentStatus.ACCEPTED, "pick": FulfilmentStatus.PICKED, "pack": FulfilmentStatus.PACKED}
+    return fulfillment.report_progress(db, _fo_id(fo), target[step], actor_of(principal))
