@@ -189,3 +189,47 @@ def test_fulfilment_needs_its_scope(api: TestClient, db: Database) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     assert api.get(f"/api/v1/fulfilment-orders/{fo['id']}", headers=headers).status_code == 200
     assert api.post(f"/api/v1/fulfilment-orders/{fo['id']}/accept", headers=headers).status_code == 403
+
+
+def test_paperwork_for_a_shipment(api: TestClient, db: Database) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from openoms.services import catalog
+    from tests.integration.test_routing_capture import LOCATIONS
+
+    seed(db, {("A", "WH-EAST"): 5})
+    order = _placed(api, [("A", 2)])
+    fo = api.post(f"/api/v1/orders/{order['id']}/release").json()[0]
+    picks = api.get(f"/api/v1/fulfilment-orders/{fo['number']}/pick-list.pdf")
+    assert picks.status_code == 200 and picks.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(BytesIO(picks.content)).pages)
+    assert fo["number"] in text and "A" in text and order["order_number"] in text
+
+    shipment = api.post(
+        f"/api/v1/fulfilment-orders/{fo['id']}/shipments",
+        json={"carrier": "UPS", "service_code": "UPS-GROUND", "packages": [_pkg("1Z999AA10123456784", (1, 2))]},
+    ).json()
+    sid = shipment["id"]
+    # The test network's DCs have no street address: the sender cannot be printed.
+    r = api.get(f"/api/v1/shipments/{sid}/packing-slip.pdf")
+    assert r.status_code == 422 and "no street address" in r.json()["error"]["message"]
+    with db.begin() as conn:
+        catalog.LOCATIONS.upsert_many(
+            conn, [{**LOCATIONS[0], "address_line1": "705 Boulder Dr", "city": "Breinigsville"}]
+        )
+    slip = api.get(f"/api/v1/shipments/{sid}/packing-slip.pdf")
+    assert slip.status_code == 200, slip.text
+    slip_text = PdfReader(BytesIO(slip.content)).pages[0].extract_text()
+    assert order["order_number"] in slip_text and "Edison" in slip_text and "705 Boulder Dr" in slip_text
+    label = api.get(f"/api/v1/shipments/{sid}/packages/1/label.pdf")
+    assert label.status_code == 200
+    page = PdfReader(BytesIO(label.content)).pages[0]
+    assert (float(page.mediabox.width), float(page.mediabox.height)) == (288.0, 432.0)
+    assert "1Z999AA10123456784" in page.extract_text()
+    zpl = api.get(f"/api/v1/shipments/{sid}/packages/1/label.zpl")
+    assert zpl.status_code == 200 and zpl.text.startswith("^XA") and zpl.text.rstrip().endswith("^XZ")
+    assert "1Z999AA10123456784" in zpl.text
+    assert api.get(f"/api/v1/shipments/{sid}/packages/2/label.pdf").status_code == 404
+    assert api.get(f"/api/v1/shipments/{sid}/packages/1/label.png").status_code == 422

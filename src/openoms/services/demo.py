@@ -30,6 +30,26 @@ from openoms.services.common import Actor
 DEMO = Actor("demo-data")
 
 
+#: Street addresses for the demo network's senders (labels and packing slips print them).
+DEMO_STREETS = {
+    "WH-RNO": "1200 Waltham Way",
+    "WH-DFW": "800 Freeport Pkwy",
+    "WH-CMH": "6800 Alum Creek Dr",
+    "WH-ATL": "200 Greenwood Industrial Pkwy",
+    "WH-ABE": "705 Boulder Dr",
+    "ST-NYC": "151 W 34th St",
+    "ST-LAX": "735 S Figueroa St",
+    "ST-CHI": "520 N Michigan Ave",
+    "ST-HOU": "5085 Westheimer Rd",
+    "ST-PHX": "2 E Jefferson St",
+    "ST-PHL": "1001 Market St",
+    "ST-SFO": "170 O'Farrell St",
+    "ST-SEA": "400 Pine St",
+    "ST-MIA": "701 S Miami Ave",
+    "ST-DEN": "1701 Wynkoop St",
+}
+
+
 def demo_locations() -> list[dict[str, Any]]:
     """The demo network: 5 US warehouses and 10 stores with real coordinates, cut-offs in
     their own timezones, working days, holiday calendars and capacities (us_network.csv)."""
@@ -42,6 +62,7 @@ def demo_locations() -> list[dict[str, Any]]:
                     code=row["code"],
                     name=row["name"],
                     kind=row["kind"],
+                    address_line1=DEMO_STREETS.get(row["code"]),
                     city=row["city"],
                     region=row["region"],
                     postal_code=row["postal_code"],

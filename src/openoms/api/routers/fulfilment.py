@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
+from openoms.adapters.documents import PaperSize
 from openoms.api.deps import DB, actor_of, require
 from openoms.api.schemas import COMMON_ERRORS, MAX_ORDER_LINES, Quantity, Reason, Strict, UtcDatetime, error_responses
 from openoms.domain.errors import validation_error
@@ -16,10 +17,11 @@ from openoms.domain.fulfillment import (
     MAX_TRACKING,
     FulfilmentStatus,
     PackageInput,
+    fulfilment_number,
     parse_fulfilment_number,
 )
 from openoms.domain.orders import parse_order_number
-from openoms.services import fulfillment
+from openoms.services import documents, fulfillment
 from openoms.services.apikeys import Principal
 from openoms.services.common import decode_cursor, encode_cursor
 
@@ -223,6 +225,68 @@ def order_shipments(db: DB, order: OrderRef) -> list[dict[str, Any]]:
 )
 def get_shipment(db: DB, shipment_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     return fulfillment.get_shipment(db, shipment_id)
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+PDF = {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@router.get(
+    "/fulfilment-orders/{fo}/pick-list.pdf",
+    response_class=Response,
+    dependencies=[Depends(require("fulfilment:read"))],
+    responses={200: PDF, **error_responses(404, 409)},
+)
+def pick_list(db: DB, fo: FoRef, paper: PaperSize = PaperSize.LETTER) -> Response:
+    """The open lines of the fulfilment order as a printable pick list (PDF)."""
+    fo_id = _fo_id(fo)
+    return _pdf(documents.pick_list(db, fo_id, paper=paper), f"{fulfilment_number(fo_id)}-pick-list.pdf")
+
+
+@router.get(
+    "/shipments/{shipment_id}/packing-slip.pdf",
+    response_class=Response,
+    dependencies=[Depends(require("fulfilment:read"))],
+    responses={200: PDF, **error_responses(404)},
+)
+def packing_slip(
+    db: DB, shipment_id: Annotated[int, Path(ge=1, le=2**63 - 1)], paper: PaperSize = PaperSize.LETTER
+) -> Response:
+    """The paper in the box: this shipment's contents against the order (PDF)."""
+    return _pdf(documents.packing_slip(db, shipment_id, paper=paper), f"SHP-{shipment_id:07d}-packing-slip.pdf")
+
+
+@router.get(
+    "/shipments/{shipment_id}/packages/{package_number}/label.{fmt}",
+    response_class=Response,
+    dependencies=[Depends(require("fulfilment:read"))],
+    responses={
+        200: {"content": {**PDF["content"], "text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(404),
+    },
+)
+def shipping_label(
+    db: DB,
+    shipment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    package_number: Annotated[int, Path(ge=1, le=MAX_PACKAGES)],
+    fmt: Literal["pdf", "zpl"],
+) -> Response:
+    """A package's 4 x 6 label in the OpenOMS template, with the Code 128 tracking barcode:
+    `label.pdf` to print on any printer, `label.zpl` for a 203 dpi thermal printer."""
+    data = documents.shipping_label(db, shipment_id, package_number, zpl=fmt == "zpl")
+    name = f"SHP-{shipment_id:07d}-{package_number}.{fmt}"
+    if isinstance(data, str):
+        return Response(
+            data,
+            media_type="text/plain; charset=us-ascii",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return _pdf(data, name)
 
 
 # Declared last: its {step} would otherwise catch /shipments.
