@@ -36,7 +36,16 @@ class Settings(BaseSettings):
         ge=1,
         description="An order not released to fulfilment this many hours after it was placed is at risk.",
     )
+    tracking_webhook_secrets: str = Field(
+        default="",
+        description="Shared secret(s) for POST /api/v1/tracking/webhook, comma-separated (several while "
+        "rotating). Empty: the webhook refuses every request.",
+    )
     var_dir: Path = Path("var")
+
+    @property
+    def tracking_webhook_secret_list(self) -> list[str]:
+        return [s.strip() for s in self.tracking_webhook_secrets.split(",") if s.strip()]
 
 
 @lru_cache

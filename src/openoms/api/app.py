@@ -15,6 +15,7 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock
+from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
 from openoms.services.apikeys import KeyCache
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(routing.router)
     app.include_router(inbound.router)
     app.include_router(fulfilment.router)
+    app.include_router(tracking_api.router)
     app.include_router(catalog.router)
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.

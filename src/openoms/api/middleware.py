@@ -18,7 +18,7 @@ class _TooLarge(Exception):
 
 
 #: API paths that take a CSV file as the body (everything else is JSON).
-CSV_PATHS = frozenset({"/api/v1/carrier-rates"})
+CSV_PATHS = frozenset({"/api/v1/carrier-rates", "/api/v1/tracking/upload"})
 
 
 class RequestGuard:

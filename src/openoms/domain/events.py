@@ -18,6 +18,9 @@ class EventType(StrEnum):
     ORDER_RELEASED = "order.released"
     FULFILMENT_PROGRESS = "fulfilment_order.progress"
     SHIPMENT_CREATED = "shipment.created"
+    SHIPMENT_TRACKING = "shipment.tracking"  # a package's tracking status changed (or its alert cleared)
+    SHIPMENT_EXCEPTION = "shipment.exception"  # a carrier exception raised the dashboard alert
+    SHIPMENT_DELIVERED = "shipment.delivered"  # every package delivered; carries the promise outcome
     STOCK_RESERVED = "stock.reserved"
     STOCK_RELEASED = "stock.released"
     STOCK_ADJUSTED = "stock.adjusted"

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, func, select
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Channel, Location, Order, OrderHold, Product, StockLevel, table
 from openoms.domain.orders import order_number
+from openoms.services import tracking
 
 orders_t = table(Order)
 channels_t = table(Channel)
@@ -47,6 +48,8 @@ class Dashboard:
     channels: list[str] = field(default_factory=list)
     held_orders: list[dict[str, Any]] = field(default_factory=list)
     low_stock_items: list[dict[str, Any]] = field(default_factory=list)
+    tracking_exceptions: int = 0  # packages with a carrier exception no later event cleared
+    tracking_exception_items: list[dict[str, Any]] = field(default_factory=list)
 
 
 STATUS_ORDER = (
@@ -173,4 +176,6 @@ def load_dashboard(
                 .limit(8)
             ).all()
         ]
+    board.tracking_exceptions = tracking.count_open_exceptions(db)
+    board.tracking_exception_items = tracking.open_exceptions(db, limit=8)
     return board

@@ -604,6 +604,10 @@ class Shipment(Base):
     service_code: Mapped[str | None] = mapped_column(String(64))
     shipped_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
+    # Set by tracking (0007) when every package is delivered; docs/tracking.md "Promise accuracy".
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    promise_outcome: Mapped[str | None] = mapped_column(String(16))  # early / on_time / late
+    days_late: Mapped[int | None] = mapped_column(Integer)
 
 
 class ShipmentPackage(Base):
@@ -611,12 +615,20 @@ class ShipmentPackage(Base):
     __table_args__ = (
         Index("ix_shipment_packages_shipment_id", "shipment_id"),
         Index("ix_shipment_packages_tracking_number", "tracking_number"),
+        Index("ix_shipment_packages_exception_open", "exception_open"),  # the dashboard alert
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shipment_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipments.id", ondelete="CASCADE"))
     tracking_number: Mapped[str] = mapped_column(String(64))
     weight_grams: Mapped[int | None] = mapped_column(Integer)
+    # The package's tracking state as its events decide it (domain.tracking, migration 0007).
+    tracking_status: Mapped[str | None] = mapped_column(String(24))
+    status_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    exception_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    exception_reason: Mapped[str | None] = mapped_column(String(500))
+    exception_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())  # when the open exception happened
 
 
 class PackageLine(Base):
@@ -630,6 +642,33 @@ class PackageLine(Base):
     package_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipment_packages.id", ondelete="CASCADE"))
     fulfilment_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("fulfilment_lines.id", ondelete="CASCADE"))
     quantity: Mapped[int] = mapped_column(Integer)
+
+
+class TrackingEventRecord(Base):
+    """One thing a carrier said about one package (``domain.tracking.TrackingEvent``). Kept
+    whole, so the package's state can always be replayed from its events. A sender's event id
+    is unique per package, and so is a status at one instant: both are duplicates by the rules."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        Index("uq_tracking_events_package_external", "package_id", "external_id", unique=True),
+        Index("uq_tracking_events_package_instant", "package_id", "status", "occurred_at", unique=True),
+        Index("ix_tracking_events_tracking_number", "tracking_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    package_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipment_packages.id", ondelete="CASCADE"))
+    tracking_number: Mapped[str] = mapped_column(String(64))
+    carrier: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    location: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    carrier_status_code: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    carrier_status_detail: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
 def table(model: type[Base]) -> Table:
