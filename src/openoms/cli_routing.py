@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
         if order:
             from openoms.domain.orders import parse_order_number
 
-            num = int(order) if order.isdigit() else parse_order_number(order)
+            num = int(order) if order.isascii() and order.isdigit() else parse_order_number(order)
             if num is None:
                 cli._fail(f"{order!r} is neither an order id nor an order number like SO-0000123", 2)
                 return

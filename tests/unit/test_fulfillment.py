@@ -133,3 +133,4 @@ def test_fulfilment_numbers_round_trip() -> None:
     assert fulfilment_number(42) == "FO-0000042"
     assert parse_fulfilment_number("fo-0000042") == 42 and parse_fulfilment_number("42") == 42
     assert parse_fulfilment_number("SO-1") is None and parse_fulfilment_number("FO-x") is None
+    assert parse_fulfilment_number("²") is None and parse_fulfilment_number("FO-١٢") is None  # digits, not ASCII

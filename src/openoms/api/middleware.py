@@ -42,7 +42,7 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > self.max:
             await _reply(send, 413, ErrorCode.BODY_TOO_LARGE, self._too_large_msg())
             return
         if scope["path"].startswith("/api/"):

@@ -42,6 +42,9 @@ class Permission(StrEnum):
     ORDERS_CANCEL = "orders.cancel"  # cancel orders and lines
     ORDERS_REROUTE = "orders.reroute"  # route an order again
     ORDERS_REJECT_LINE = "orders.reject_line"  # a location will not ship a line: route it elsewhere
+    ORDERS_RELEASE = "orders.release"  # hand an allocated order to its locations
+    FULFILMENT_VIEW = "fulfilment.view"  # the locations' queues, fulfilment orders, shipments
+    FULFILMENT_WORK = "fulfilment.work"  # accept, pick, pack, ship, reject a fulfilment line
     INVENTORY_VIEW = "inventory.view"
     INVENTORY_RECEIVE = "inventory.receive"
     INVENTORY_ADJUST = "inventory.adjust"
@@ -67,6 +70,9 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ORDERS_CANCEL: "Cancel orders and lines",
     Permission.ORDERS_REROUTE: "Route orders again",
     Permission.ORDERS_REJECT_LINE: "Record that a location rejects a line",
+    Permission.ORDERS_RELEASE: "Release orders to fulfilment",
+    Permission.FULFILMENT_VIEW: "See fulfilment queues, fulfilment orders and shipments",
+    Permission.FULFILMENT_WORK: "Accept, pick, pack, ship and reject fulfilment work",
     Permission.INVENTORY_VIEW: "See inventory and its ledger",
     Permission.INVENTORY_RECEIVE: "Receive stock",
     Permission.INVENTORY_ADJUST: "Adjust and count stock",
@@ -80,11 +86,12 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
 }
 
 P = Permission
-_EVERYONE = frozenset({P.DASHBOARD_VIEW, P.ORDERS_VIEW, P.INVENTORY_VIEW, P.CATALOG_VIEW})
+_EVERYONE = frozenset({P.DASHBOARD_VIEW, P.ORDERS_VIEW, P.INVENTORY_VIEW, P.CATALOG_VIEW, P.FULFILMENT_VIEW})
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    # Runs the flow: holds, cancellations, re-routing, stock corrections, the network's set-up
+    # Runs the flow: holds, cancellations, re-routing, release to fulfilment (and stepping in
+    # for a location's fulfilment work), stock corrections, the network's set-up
     # (routing rules and rates are read here; changing them is for administrators).
     Role.OPERATIONS: _EVERYONE
     | {
@@ -94,6 +101,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.ORDERS_CANCEL,
         P.ORDERS_REROUTE,
         P.ORDERS_REJECT_LINE,
+        P.ORDERS_RELEASE,
+        P.FULFILMENT_WORK,
         P.ROUTING_VIEW,
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
@@ -103,8 +112,10 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     # Talks to customers: takes phone orders, cancels on request, holds for a question.
     Role.CUSTOMER_SERVICE: _EVERYONE | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL},
     # Owns the physical stock: receipts and counts, and saying when a location cannot ship a
-    # line (damaged, not found); not customers' orders otherwise.
-    Role.WAREHOUSE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_REJECT_LINE, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
+    # line (damaged, not found); works the fulfilment orders (accept, pick, pack, ship); not
+    # customers' orders otherwise (releasing to fulfilment is operations' call).
+    Role.WAREHOUSE: _EVERYONE
+    | {P.ORDERS_NOTE, P.ORDERS_REJECT_LINE, P.FULFILMENT_WORK, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
     Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
 }

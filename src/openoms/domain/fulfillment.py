@@ -195,9 +195,10 @@ def fulfilment_number(fo_id: int) -> str:
 
 
 def parse_fulfilment_number(text: str) -> int | None:
+    """An id (42) or number (FO-0000042); None for anything else (``isdigit`` alone would let
+    "²" through, which ``int`` then refuses)."""
     t = text.strip().upper()
-    if t.isdigit():
-        return int(t)
-    if t.startswith("FO-") and t[3:].isdigit():
-        return int(t[3:])
+    digits = t[3:] if t.startswith("FO-") else t
+    if digits.isascii() and digits.isdigit():
+        return int(digits)
     return None

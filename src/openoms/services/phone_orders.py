@@ -350,7 +350,7 @@ def _check_stock(db: Database, lines: Sequence[LineDraft], errors: list[FieldErr
     wanted: dict[str, int] = {}
     for ln in lines:
         qty = ln.quantity.strip()
-        if qty.isdigit() and int(qty) > 0:
+        if qty.isascii() and qty.isdigit() and int(qty) > 0:
             wanted[ln.sku.strip()] = wanted.get(ln.sku.strip(), 0) + int(qty)
     if not wanted:
         return

@@ -20,7 +20,7 @@ from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode, NotFound
 from openoms.domain.inventory import InsufficientStock
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus, order_number
-from openoms.services import catalog, order_search, rerouting, sourcing
+from openoms.services import catalog, fulfillment, order_search, rerouting, sourcing
 from openoms.services import orders as order_service
 from openoms.services.common import utcnow
 from openoms.services.users import CurrentUser
@@ -53,6 +53,9 @@ EVENT_TITLES = {
     "order.note_added": "Note",
     "order.rerouted": "Routed again",
     "order.backordered": "Backordered",
+    "order.released": "Released to fulfilment",
+    "fulfilment_order.progress": "Fulfilment progress",
+    "shipment.created": "Shipped",
 }
 HOLD_LABELS = {
     "any": "On any hold",
@@ -150,7 +153,15 @@ def _actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
     ]
     hold_types = [h for h in HoldType if h not in active] if status in rules.HOLDABLE_ORDER else []
     reroutable = status in rerouting.REROUTABLE
+    # Allocated lines are reserved and not yet handed over (after a partial shipment, the
+    # re-routed rest of a rejected line); the service refuses anything else.
+    releasable = status == OrderStatus.ALLOCATED or (
+        status == OrderStatus.PARTIALLY_SHIPPED
+        and any(LineStatus(ln["status"]) == LineStatus.ALLOCATED for ln in order["lines"])
+    )
     return {
+        "release": user.can(Permission.ORDERS_RELEASE) and releasable,
+        "release_blocked": bool(active),
         "reroute": user.can(Permission.ORDERS_REROUTE) and reroutable and order["summary_reserved"] > 0,
         "reject_lines": user.can(Permission.ORDERS_REJECT_LINE) and reroutable,
         "reroutable": reroutable,
@@ -192,6 +203,8 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
         str(loc["code"]): str(loc["name"]) for loc in catalog.LOCATIONS.list(db, after_id=None, limit=10_000)
     }
     routing = routing_view(sourcing.list_decisions(db, order_id), lines, location_names, order["currency"])
+    fulfilment_orders = fulfillment.list_fulfilment_orders(db, order_id=order_id, limit=200)
+    shipments = fulfillment.list_shipments(db, order_id)
     return page(
         request,
         "orders/detail.html",
@@ -200,6 +213,9 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
             "summary": summary,
             "actions": _actions(order, user),
             "routing": routing,
+            "fulfilment_orders": fulfilment_orders,
+            "shipments": shipments,
+            "location_names": location_names,
             "actor_label": actor_label,
             "sla_hours": settings.release_sla_hours,
             "max_reason": MAX_REASON,
@@ -359,6 +375,24 @@ def add_note(
         body = _required(text, "Note", MAX_NOTE)
         order_service.add_note(request.app.state.db, order_id, body, user.actor)
         return "Note added to the timeline."
+
+    return _act(order_id, run)
+
+
+@router.post("/orders/{order_id:int}/release")
+def release_order(
+    request: Request, order_id: int, user: CurrentUser = Depends(permitted(Permission.ORDERS_RELEASE))
+) -> Response:
+    """Hand the order to the locations holding its stock: one fulfilment order each. Refused
+    while the order is on hold or has nothing allocated left to hand over."""
+
+    def run() -> str:
+        try:
+            made = fulfillment.release_order(request.app.state.db, order_id, user.actor)
+        except DomainError as exc:
+            raise FormProblem(_refusal(exc)) from None
+        where = ", ".join(f"{fo['number']} to {fo['location']}" for fo in made)
+        return f"Released to fulfilment: {where}. The locations see it in their queues now."
 
     return _act(order_id, run)
 

@@ -120,7 +120,7 @@ def _posted(form: FormData) -> dict[str, Any]:
 def _whole(text: str) -> int | str:
     """A whole number as typed, or the text itself for the rules to refuse with its field."""
     t = text.strip()
-    return int(t) if t.lstrip("-").isdigit() and len(t) < 12 else t
+    return int(t) if t.lstrip("-").isascii() and t.lstrip("-").isdigit() and len(t) < 12 else t
 
 
 def _changes(values: Mapping[str, Any]) -> dict[str, Any]:
