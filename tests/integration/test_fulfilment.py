@@ -233,3 +233,40 @@ def test_paperwork_for_a_shipment(api: TestClient, db: Database) -> None:
     assert "1Z999AA10123456784" in zpl.text
     assert api.get(f"/api/v1/shipments/{sid}/packages/2/label.pdf").status_code == 404
     assert api.get(f"/api/v1/shipments/{sid}/packages/1/label.png").status_code == 422
+
+
+def test_labels_bought_from_the_rate_tables_ship_the_packages(api: TestClient, db: Database) -> None:
+    from openoms.adapters.carriers.labels import issue_reference, luhn_digit
+
+    seed(db, {("A", "WH-EAST"): 5})
+    order = _placed(api, [("A", 3)])
+    fo = api.post(f"/api/v1/orders/{order['id']}/release").json()[0]
+    body = {
+        "packages": [
+            {"weight_grams": 1200, "lines": [{"line_number": 1, "quantity": 2}]},
+            {"weight_grams": 600, "lines": [{"line_number": 1, "quantity": 1}]},
+        ]
+    }
+    r = api.post(f"/api/v1/fulfilment-orders/{fo['id']}/labels", json=body)
+    assert r.status_code == 201, r.text
+    shipment = r.json()
+    assert shipment["carrier"] == "UPS" and shipment["service_code"] == "UPS-GROUND"  # the only standard service
+    for pkg in shipment["packages"]:
+        ref = pkg["tracking_number"]
+        assert ref.startswith("OO") and len(ref) == 18 and luhn_digit(ref[2:-1]) == ref[-1]
+        assert pkg["label_cost"] is not None and pkg["label_currency"] == "USD"
+    assert len({p["tracking_number"] for p in shipment["packages"]}) == 2
+    assert api.get(f"/api/v1/orders/{order['id']}").json()["status"] == "shipped"
+    ref = issue_reference()
+    assert luhn_digit(ref[2:-1]) == ref[-1]
+
+
+def test_labels_for_a_service_the_rates_do_not_have_are_refused(api: TestClient, db: Database) -> None:
+    seed(db, {("A", "WH-EAST"): 5})
+    order = _placed(api, [("A", 1)])
+    fo = api.post(f"/api/v1/orders/{order['id']}/release").json()[0]
+    body = {"service_code": "PIGEON", "packages": [{"weight_grams": 500, "lines": [{"line_number": 1, "quantity": 1}]}]}
+    r = api.post(f"/api/v1/fulfilment-orders/{fo['id']}/labels", json=body)
+    assert r.status_code == 422 and r.json()["error"]["errors"][0]["field"] == "packages[0].weight_grams"
+    assert api.get(f"/api/v1/orders/{order['id']}").json()["status"] == "released"
+    assert _levels(api, "A")["WH-EAST"] == (5, 1)

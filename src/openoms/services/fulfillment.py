@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from openoms.adapters.carriers import labels
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import record_order_event
@@ -33,11 +35,13 @@ from openoms.adapters.db.tables import (
 )
 from openoms.domain import fulfillment as fx
 from openoms.domain import orders as rules
-from openoms.domain.errors import DomainError, ErrorCode, NotFound
+from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound
 from openoms.domain.events import EventType
 from openoms.domain.fulfillment import FulfilmentStatus, fulfilment_number
 from openoms.domain.inventory import LedgerEntryType
+from openoms.domain.network import routing_service_level
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
+from openoms.services import network as network_service
 from openoms.services import rerouting
 from openoms.services.common import Actor, utcnow
 
@@ -247,8 +251,10 @@ def ship(
     packages: Sequence[fx.PackageInput],
     actor: Actor,
     shipped_at: dt.datetime | None = None,
+    label_costs: Sequence[tuple[Decimal, str]] | None = None,
 ) -> dict[str, Any]:
-    """Record a shipment of some or all of the fulfilment order's open units."""
+    """Record a shipment of some or all of the fulfilment order's open units (``label_costs``:
+    per package, what its label cost when OpenOMS bought it)."""
     with db.begin() as conn:
         order, fo = _lock_fo(conn, fo_id)
         number = fulfilment_number(fo_id)
@@ -305,11 +311,16 @@ def ship(
             )
             .returning(ship_t.c.id)
         ).scalar_one()
-        for pkg in packages:
+        for i, pkg in enumerate(packages):
+            cost, currency = label_costs[i] if label_costs else (None, None)
             package_id = conn.execute(
                 insert(pkg_t)
                 .values(
-                    shipment_id=shipment_id, tracking_number=pkg.tracking_number.strip(), weight_grams=pkg.weight_grams
+                    shipment_id=shipment_id,
+                    tracking_number=pkg.tracking_number.strip(),
+                    weight_grams=pkg.weight_grams,
+                    label_cost=cost,
+                    label_currency=currency,
                 )
                 .returning(pkg_t.c.id)
             ).scalar_one()
@@ -362,6 +373,73 @@ def ship(
 
 
 # --- rejection ----------------------------------------------------------------------------------
+
+
+def ship_with_labels(
+    db: Database,
+    fo_id: int,
+    *,
+    packages: Sequence[tuple[int, Sequence[tuple[int, int]]]],  # (weight_grams, [(line number, units)])
+    service_code: str | None,
+    actor: Actor,
+    provider: labels.LabelProvider | None = None,
+) -> dict[str, Any]:
+    """Buy a label for every package (the built-in provider prices them from the rate tables
+    and issues OpenOMS tracking references) and record the shipment with them."""
+    with db.read() as conn:
+        fo = conn.execute(select(fo_t.c.order_id, fo_t.c.location_id).where(fo_t.c.id == fo_id)).first()
+        if fo is None:
+            raise NotFound("Fulfilment order", fulfilment_number(fo_id))
+        order = conn.execute(
+            select(orders_t.c.shipping_address, orders_t.c.service_level).where(orders_t.c.id == fo.order_id)
+        ).one()
+        net = network_service.current_network(db, conn)
+    location = next((loc.profile for loc in net.locations if loc.id == fo.location_id), None)
+    destination = network_service.address_from(order.shipping_address)
+    if location is None or destination is None:
+        raise DomainError(
+            ErrorCode.VALIDATION_ERROR,
+            "This order has no shipping address (or its location is inactive): record the shipment instead",
+            [FieldError("shipping_address", "is missing")],
+        )
+    destination, _ = network_service.locate(destination)
+    if provider is None:
+        quoter = net.quoter()
+        if quoter is None:
+            raise DomainError(
+                ErrorCode.VALIDATION_ERROR,
+                "No carrier rate table is loaded to price labels; load one with `openoms rates import FILE.csv`",
+                [FieldError("service_code", "no rates loaded")],
+            )
+        provider = labels.RateTableLabels(quoter)
+    bought = provider.buy(
+        labels.LabelRequest(
+            location=location,
+            destination=destination,
+            service_level=routing_service_level(order.service_level),
+            weights_grams=[w for w, _ in packages],
+            service_code=service_code,
+        )
+    )
+    carriers = {(b.carrier, b.service_code) for b in bought}
+    if len(carriers) > 1:  # one shipment is one carrier service; heavier parcels may need another
+        raise DomainError(
+            ErrorCode.VALIDATION_ERROR,
+            "The packages need different carrier services ("
+            + ", ".join(sorted(code for _, code in carriers))
+            + "); choose one service_code or ship them separately",
+            [FieldError("service_code", "packages priced with different services")],
+        )
+    carrier, code = carriers.pop()
+    return ship(
+        db,
+        fo_id,
+        carrier=carrier,
+        service_code=code,
+        packages=[fx.PackageInput(b.tracking_number, w, lines) for b, (w, lines) in zip(bought, packages, strict=True)],
+        actor=actor,
+        label_costs=[(b.cost, b.currency) for b in bought],
+    )
 
 
 def reject_line(db: Database, fo_id: int, line_number: int, reason: str, actor: Actor) -> dict[str, Any]:
@@ -533,7 +611,13 @@ def get_shipment(db: Database, shipment_id: int) -> dict[str, Any]:
         "shipped_at": s.shipped_at,
         "created_by": s.created_by,
         "packages": [
-            {"tracking_number": p.tracking_number, "weight_grams": p.weight_grams, "lines": inside[int(p.id)]}
+            {
+                "tracking_number": p.tracking_number,
+                "weight_grams": p.weight_grams,
+                "label_cost": p.label_cost,
+                "label_currency": p.label_currency,
+                "lines": inside[int(p.id)],
+            }
             for p in packages
         ],
     }

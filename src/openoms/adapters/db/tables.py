@@ -629,6 +629,9 @@ class ShipmentPackage(Base):
     exception_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     exception_reason: Mapped[str | None] = mapped_column(String(500))
     exception_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())  # when the open exception happened
+    # What the label cost, when OpenOMS bought it (adapters.carriers.labels, migration 0008).
+    label_cost: Mapped[Decimal | None] = mapped_column(Money)
+    label_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class PackageLine(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -103,7 +104,21 @@ class ShipmentCreate(Strict):
 class PackageRead(BaseModel):
     tracking_number: str
     weight_grams: int | None
+    label_cost: Decimal | None = Field(default=None, description="When OpenOMS bought the label")
+    label_currency: str | None = None
     lines: list[dict[str, Any]]
+
+
+class LabelPackageIn(Strict):
+    weight_grams: Annotated[int, Field(ge=1, le=1_000_000)]
+    lines: Annotated[list[PackageLineIn], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+
+
+class LabelsCreate(Strict):
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = Field(
+        default=None, description="A service of the rate table; the cheapest of the order's level when omitted"
+    )
+    packages: Annotated[list[LabelPackageIn], Field(min_length=1, max_length=MAX_PACKAGES)]
 
 
 class ShipmentRead(BaseModel):
@@ -225,6 +240,26 @@ def order_shipments(db: DB, order: OrderRef) -> list[dict[str, Any]]:
 )
 def get_shipment(db: DB, shipment_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     return fulfillment.get_shipment(db, shipment_id)
+
+
+@router.post(
+    "/fulfilment-orders/{fo}/labels",
+    response_model=ShipmentRead,
+    status_code=201,
+    responses=error_responses(404, 409),
+)
+def ship_with_labels(db: DB, fo: FoRef, body: LabelsCreate, principal: Worker) -> dict[str, Any]:
+    """Buy a label per package and record the shipment with them. The built-in provider prices
+    each parcel from the carrier rate tables and issues OpenOMS tracking references (`OO...`),
+    for carriers without an API integration; print them from
+    `/shipments/{id}/packages/{n}/label.pdf`."""
+    return fulfillment.ship_with_labels(
+        db,
+        _fo_id(fo),
+        packages=[(p.weight_grams, [(ln.line_number, ln.quantity) for ln in p.lines]) for p in body.packages],
+        service_code=body.service_code,
+        actor=actor_of(principal),
+    )
 
 
 # --- documents ----------------------------------------------------------------------------------
