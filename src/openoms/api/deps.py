@@ -9,12 +9,21 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from openoms.adapters.db.engine import Database
-from openoms.domain.errors import DomainError, ErrorCode
+from openoms.domain.errors import DomainError, ErrorCode, validation_error
+from openoms.domain.orders import parse_order_number
 from openoms.services import apikeys
 from openoms.services.common import Actor
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer oms_...` API key")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key, as an alternative header")
+
+
+def order_id_of(ref: str) -> int:
+    """The order a path names, by id (123) or order number (SO-0000123); 422 otherwise."""
+    num = int(ref) if ref.isascii() and ref.isdigit() else parse_order_number(ref)
+    if num is None or num > 2**63 - 1:
+        raise validation_error("order", f"{ref!r} is neither an order id nor an order number like SO-0000123")
+    return num
 
 
 def get_db(request: Request) -> Database:

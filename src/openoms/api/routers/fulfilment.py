@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from openoms.adapters.documents import PaperSize
-from openoms.api.deps import DB, actor_of, require
+from openoms.api.deps import DB, actor_of, order_id_of, require
 from openoms.api.schemas import COMMON_ERRORS, MAX_ORDER_LINES, Quantity, Reason, Strict, UtcDatetime, error_responses
 from openoms.domain.errors import validation_error
 from openoms.domain.fulfillment import (
@@ -21,7 +21,6 @@ from openoms.domain.fulfillment import (
     fulfilment_number,
     parse_fulfilment_number,
 )
-from openoms.domain.orders import parse_order_number
 from openoms.services import documents, fulfillment
 from openoms.services.apikeys import Principal
 from openoms.services.common import decode_cursor, encode_cursor
@@ -37,13 +36,6 @@ def _fo_id(ref: str) -> int:
     num = parse_fulfilment_number(ref)
     if num is None or num > 2**63 - 1:
         raise validation_error("fulfilment_order", f"{ref!r} is neither an id nor a number like FO-0000042")
-    return num
-
-
-def _order_id(ref: str) -> int:
-    num = int(ref) if ref.isascii() and ref.isdigit() else parse_order_number(ref)
-    if num is None or num > 2**63 - 1:
-        raise validation_error("order", f"{ref!r} is neither an order id nor an order number like SO-0000123")
     return num
 
 
@@ -151,7 +143,7 @@ def release_order(
 ) -> list[dict[str, Any]]:
     """Hand the order to its locations: one fulfilment order per location holding its stock.
     Refused (409) while it is on hold or not allocated."""
-    return fulfillment.release_order(db, _order_id(order), actor_of(principal))
+    return fulfillment.release_order(db, order_id_of(order), actor_of(principal))
 
 
 @router.get("/fulfilment-orders", response_model=FulfilmentPage, dependencies=[Depends(require("fulfilment:read"))])
@@ -168,7 +160,7 @@ def list_fulfilment_orders(
         db,
         location=location,
         status=status or (),
-        order_id=_order_id(order) if order else None,
+        order_id=order_id_of(order) if order else None,
         after_id=decode_cursor(cursor),
         limit=limit,
     )
@@ -229,7 +221,7 @@ def reject_line(
     responses=error_responses(404),
 )
 def order_shipments(db: DB, order: OrderRef) -> list[dict[str, Any]]:
-    return fulfillment.list_shipments(db, _order_id(order))
+    return fulfillment.list_shipments(db, order_id_of(order))
 
 
 @router.get(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
-from openoms.api.deps import DB, actor_of, require
+from openoms.api.deps import DB, actor_of, order_id_of, require
 from openoms.api.schemas import (
     COMMON_ERRORS,
     CancelLines,
@@ -21,8 +21,7 @@ from openoms.api.schemas import (
     UtcDatetime,
     error_responses,
 )
-from openoms.domain.errors import validation_error
-from openoms.domain.orders import HoldType, OrderStatus, parse_order_number
+from openoms.domain.orders import HoldType, OrderStatus
 from openoms.services import orders
 from openoms.services.apikeys import Principal
 from openoms.services.common import decode_cursor, encode_cursor
@@ -33,13 +32,6 @@ Writer = Annotated[Principal, Depends(require("orders:write"))]
 OrderRef = Annotated[str, Path(description="Order id (123) or order number (SO-0000123)")]
 
 ERRORS = error_responses(404, 409)
-
-
-def _order_id(ref: str) -> int:
-    num = int(ref) if ref.isascii() and ref.isdigit() else parse_order_number(ref)
-    if num is None or num > 2**63 - 1:
-        raise validation_error("order", f"{ref!r} is neither an order id nor an order number like SO-0000123")
-    return num
 
 
 def _read(order: dict[str, Any]) -> dict[str, Any]:
@@ -143,13 +135,13 @@ def list_orders(
 )
 def get_order(db: DB, order: OrderRef) -> dict[str, Any]:
     """The order with lines, quantities per state, reservations per location, holds and timeline."""
-    return _read(orders.get_order(db, _order_id(order)))
+    return _read(orders.get_order(db, order_id_of(order)))
 
 
 @router.post("/orders/{order}/cancel", response_model=OrderRead, responses=ERRORS)
 def cancel_order(db: DB, order: OrderRef, body: CancelOrder, principal: Writer) -> dict[str, Any]:
     """Cancel every open unit and release its reservations. Refused once anything shipped."""
-    oid = _order_id(order)
+    oid = order_id_of(order)
     orders.cancel_order(db, oid, body.reason, actor_of(principal))
     return _read(orders.get_order(db, oid))
 
@@ -157,7 +149,7 @@ def cancel_order(db: DB, order: OrderRef, body: CancelOrder, principal: Writer) 
 @router.post("/orders/{order}/lines/cancel", response_model=OrderRead, responses=ERRORS)
 def cancel_lines(db: DB, order: OrderRef, body: CancelLines, principal: Writer) -> dict[str, Any]:
     """Cancel some units of some lines; the order is cancelled when no open unit is left."""
-    oid = _order_id(order)
+    oid = order_id_of(order)
     orders.cancel_lines(db, oid, [(ln.line_number, ln.quantity) for ln in body.lines], body.reason, actor_of(principal))
     return _read(orders.get_order(db, oid))
 
@@ -165,14 +157,14 @@ def cancel_lines(db: DB, order: OrderRef, body: CancelLines, principal: Writer) 
 @router.post("/orders/{order}/holds", response_model=OrderRead, responses=ERRORS)
 def place_hold(db: DB, order: OrderRef, body: HoldCreate, principal: Writer) -> dict[str, Any]:
     """Put the order on a payment, fraud, credit or manual hold: it will not be released."""
-    oid = _order_id(order)
+    oid = order_id_of(order)
     orders.place_hold(db, oid, body.type, body.reason, actor_of(principal))
     return _read(orders.get_order(db, oid))
 
 
 @router.post("/orders/{order}/holds/{hold_type}/release", response_model=OrderRead, responses=ERRORS)
 def release_hold(db: DB, order: OrderRef, hold_type: HoldType, body: HoldRelease, principal: Writer) -> dict[str, Any]:
-    oid = _order_id(order)
+    oid = order_id_of(order)
     orders.release_hold(db, oid, hold_type, body.reason, actor_of(principal))
     return _read(orders.get_order(db, oid))
 
@@ -180,6 +172,6 @@ def release_hold(db: DB, order: OrderRef, hold_type: HoldType, body: HoldRelease
 @router.post("/orders/{order}/notes", response_model=OrderRead, responses=ERRORS)
 def add_note(db: DB, order: OrderRef, body: NoteCreate, principal: Writer) -> dict[str, Any]:
     """Add a note to the order's timeline."""
-    oid = _order_id(order)
+    oid = order_id_of(order)
     orders.add_note(db, oid, body.text, actor_of(principal))
     return _read(orders.get_order(db, oid))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from openoms.adapters.carriers.rate_csv import RateCsvError
-from openoms.api.deps import DB, actor_of, require
+from openoms.api.deps import DB, actor_of, order_id_of, require
 from openoms.api.schemas import (
     COMMON_ERRORS,
     MAX_ORDER_LINES,
@@ -24,7 +24,6 @@ from openoms.api.schemas import (
     error_responses,
 )
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, validation_error
-from openoms.domain.orders import parse_order_number
 from openoms.services import orders, rerouting, routing_setup, sourcing
 from openoms.services.apikeys import Principal
 
@@ -32,13 +31,6 @@ router = APIRouter(prefix="/api/v1", tags=["routing"], responses=COMMON_ERRORS)
 Writer = Annotated[Principal, Depends(require("routing:write"))]
 OrderRef = Annotated[str, Path(description="Order id (123) or order number (SO-0000123)")]
 MAX_RATE_CSV_BYTES = 5_000_000
-
-
-def _order_id(ref: str) -> int:
-    num = int(ref) if ref.isascii() and ref.isdigit() else parse_order_number(ref)
-    if num is None or num > 2**63 - 1:
-        raise validation_error("order", f"{ref!r} is neither an order id nor an order number like SO-0000123")
-    return num
 
 
 # --- promise quote ----------------------------------------------------------------------------
@@ -152,7 +144,7 @@ class DecisionRead(BaseModel):
 )
 def order_routing(db: DB, order: OrderRef) -> list[dict[str, Any]]:
     """Why the order ships from where it does: every routing decision, newest first."""
-    return sourcing.list_decisions(db, _order_id(order))
+    return sourcing.list_decisions(db, order_id_of(order))
 
 
 class LineRejection(Strict):
@@ -187,7 +179,7 @@ def reject_line(
     """A location will not ship a line (not found, damaged, no capacity): its units there are
     released and the line is routed again elsewhere in one transaction, or backordered when
     no other location can ship it. Recorded on the timeline with the new explanation."""
-    return rerouting.reject_line(db, _order_id(order), line_number, body.location, body.reason, actor_of(principal))
+    return rerouting.reject_line(db, order_id_of(order), line_number, body.location, body.reason, actor_of(principal))
 
 
 @router.post("/orders/{order}/reroute", response_model=RerouteRead, responses=error_responses(404, 409))
@@ -199,7 +191,7 @@ def reroute_order(
 ) -> Any:
     """Route every reserved line of the order again from current stock (for example after a
     missed cut-off); its own reservations count as free. 409 when nothing can ship it now."""
-    return rerouting.reroute_order(db, _order_id(order), body.reason, actor_of(principal))
+    return rerouting.reroute_order(db, order_id_of(order), body.reason, actor_of(principal))
 
 
 # --- sourcing rules ---------------------------------------------------------------------------
