@@ -15,7 +15,7 @@ import datetime as dt
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -243,13 +243,6 @@ def backlog(db: Database, conn: Connection, *, fresh: bool = False) -> dict[int,
     return value
 
 
-def forget(db: Database) -> None:
-    """Drop this process's cached backlog (tests, and after a bulk change)."""
-    c = _cache(db)
-    with c.lock:
-        c.backlog_at = -1e9
-
-
 # --- addresses and promises -------------------------------------------------------------------
 
 
@@ -308,7 +301,3 @@ def promiser(now: dt.datetime, destination: Address, ready_at: Mapping[str, dt.d
         return found
 
     return promise
-
-
-def stock_map(rows: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
-    return {(sku, code): max(avail, 0) for sku, code, avail in rows}

@@ -30,7 +30,7 @@ from openoms.domain.inventory import (
     StockPosition,
     plan_allocation,
 )
-from openoms.domain.network import Address, PromiseWindow, routing_service_level
+from openoms.domain.network import PromiseWindow, routing_service_level
 from openoms.domain.orders import order_number
 from openoms.domain.routing import (
     RoutingDecision,
@@ -277,10 +277,6 @@ def _by_priority(
         ],
     }
     return SourcingPlan(plan, explanation, notes=(sentence,))
-
-
-def destination_of(shipping_address: Mapping[str, Any] | None) -> Address | None:
-    return network_service.address_from(shipping_address)
 
 
 def promise_dict(promise: PromiseWindow | None) -> dict[str, str] | None:
