@@ -42,6 +42,41 @@ class Settings(BaseSettings):
         "rotating). Empty: the webhook refuses every request.",
     )
     var_dir: Path = Path("var")
+    # Customer e-mail (docs/notifications.md). No SMTP host: e-mail is off, and recorded as skipped.
+    smtp_host: str = Field(default="", description="SMTP server for customer e-mail; empty: e-mail is off.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = Field(default=False, description="STARTTLS after connecting (port 587 servers).")
+    smtp_ssl: bool = Field(default=False, description="TLS from the first byte (port 465 servers).")
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    mail_from: str = Field(default="OpenOMS <orders@localhost>", description="From: of customer e-mail.")
+    mail_default_language: str = Field(default="en", description="When neither order nor channel has one.")
+    mail_templates_dir: Path | None = Field(
+        default=None, description="Own e-mail templates, searched before the built-in ones (same layout)."
+    )
+    tracking_urls: str = Field(
+        default="",
+        description="Tracking links per carrier, 'carrier=https://...{tracking_number}' comma-separated; "
+        "added to (and overriding) the built-in ups/fedex/usps/dhl links.",
+    )
+    tracking_url_fallback: str = Field(
+        default="https://www.17track.net/en/track?nums={tracking_number}",
+        description="Tracking link for other carriers; empty: no link.",
+    )
+    # The worker (`openoms worker`): outbox relay and scheduled jobs.
+    outbox_max_attempts: int = Field(default=10, ge=1, description="After this many failures a message waits.")
+    outbox_lease_seconds: int = Field(default=300, ge=10, description="How long a claimed message is held.")
+
+    @property
+    def tracking_url_map(self) -> dict[str, str]:
+        """``tracking_urls`` as carrier -> link template (malformed entries are ignored)."""
+        out: dict[str, str] = {}
+        for item in self.tracking_urls.split(","):
+            carrier, sep, url = item.partition("=")
+            if sep and carrier.strip() and url.strip():
+                out[carrier.strip()] = url.strip()
+        return out
 
     @property
     def tracking_webhook_secret_list(self) -> list[str]:

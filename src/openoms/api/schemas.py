@@ -485,6 +485,13 @@ class OrderCreate(Strict):
     service_level: Literal["standard", "expedited", "express", "next_day"] = "standard"
     placed_at: UtcDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    language: (
+        Annotated[str, StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
+    ) = Field(
+        default=None,
+        description="The customer's language for e-mails (BCP 47, e.g. de or fr-CA); default: the channel's",
+        examples=["de"],
+    )
 
 
 class ReservationRead(BaseModel):

@@ -21,6 +21,8 @@ class EventType(StrEnum):
     SHIPMENT_TRACKING = "shipment.tracking"  # a package's tracking status changed (or its alert cleared)
     SHIPMENT_EXCEPTION = "shipment.exception"  # a carrier exception raised the dashboard alert
     SHIPMENT_DELIVERED = "shipment.delivered"  # every package delivered; carries the promise outcome
+    NOTIFICATION_SENT = "notification.sent"  # timeline only: an e-mail went to the customer
+    NOTIFICATION_FAILED = "notification.failed"  # timeline only: the first failed try, retried by the worker
     STOCK_RESERVED = "stock.reserved"
     STOCK_RELEASED = "stock.released"
     STOCK_ADJUSTED = "stock.adjusted"

@@ -91,6 +91,7 @@ class CaptureOrder:
     placed_at: dt.datetime | None = None
     notes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None  # BCP 47, for customer e-mails (docs/notifications.md)
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ def _capture_once(
             sourcing_rule=plan.rule,
             captured_by=actor.name,
             notes=cmd.notes,
+            language=cmd.language,
             created_at=now,
             updated_at=now,
             version=1,

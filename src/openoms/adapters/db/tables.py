@@ -188,6 +188,7 @@ class Channel(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    default_language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, for e-mails (0009)
 
 
 class Customer(Timestamped, Base):
@@ -236,6 +237,7 @@ class Order(Timestamped, Base):
     promised_ship_date: Mapped[dt.date | None] = mapped_column(Date)
     promised_earliest: Mapped[dt.date | None] = mapped_column(Date)
     promised_latest: Mapped[dt.date | None] = mapped_column(Date)
+    language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, the customer's (0009)
 
 
 class OrderLine(Base):
@@ -672,6 +674,36 @@ class TrackingEventRecord(Base):
     source: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class Notification(Base):
+    """One message to a customer for one event (docs/notifications.md). ``dedupe_key`` is
+    unique, so a retried outbox message never sends what was already sent."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("status IN ('sending', 'sent', 'failed', 'skipped')", name="status_known"),
+        Index("ix_notifications_order_id", "order_id", "id"),
+        Index("ix_notifications_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    template: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
+    language: Mapped[str | None] = mapped_column(String(35))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    promised_latest: Mapped[dt.date | None] = mapped_column(Date)  # the promise the customer was told
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 def table(model: type[Base]) -> Table:

@@ -80,6 +80,7 @@ def capture_order(
         service_level=body.service_level,
         placed_at=body.placed_at,
         notes=body.notes,
+        language=body.language,
     )
     result = orders.capture_order(
         db,

@@ -56,6 +56,8 @@ EVENT_TITLES = {
     "order.released": "Released to fulfilment",
     "fulfilment_order.progress": "Fulfilment progress",
     "shipment.created": "Shipped",
+    "notification.sent": "E-mail sent to customer",
+    "notification.failed": "E-mail to customer failed",
 }
 HOLD_LABELS = {
     "any": "On any hold",
