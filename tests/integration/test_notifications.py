@@ -528,3 +528,19 @@ def test_worker_and_outbox_commands(tmp_path: Path, inbox: Inbox) -> None:
     finally:
         get_settings.cache_clear()
         db.dispose()
+
+
+def test_the_channels_language_is_used_when_the_order_has_none(api: TestClient, db: Database, inbox: Inbox) -> None:
+    from openoms.services import catalog
+
+    seed(db, {("A", "WH-EAST"): 10})
+    catalog.CHANNELS.update(db, "web", {"default_language": "de"})
+    german = _place(api, "L-1")
+    english = _place(api, "L-2", language="en-US")
+    Worker(db, settings_for(db, inbox)).run_once()
+    assert [m["Subject"] for m in inbox.messages] == [
+        f"Bestellung {german['order_number']} bestätigt",
+        f"Order {english['order_number']} confirmed",
+    ]
+    assert "Gesamtbetrag: 20,00\xa0$" in inbox.text(inbox.messages[0])  # German number format
+    assert "Total: $20.00" in inbox.text(inbox.messages[1])

@@ -122,6 +122,10 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency), Field(examples=["USD"])]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(examples=["US"])]
+#: A BCP 47 language tag (``de``, ``fr-CA``): the language of customer e-mails (docs/notifications.md).
+LanguageTag = Annotated[
+    str, StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"), Field(examples=["de"])
+]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4, examples=["19.99"])]
 Quantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
@@ -328,6 +332,7 @@ class ChannelCreate(Strict):
     kind: ChannelKind
     currency: Currency = "USD"
     active: bool = True
+    default_language: LanguageTag | None = Field(default=None, description="E-mails to its customers; default: en")
 
 
 class ChannelUpdate(Strict):
@@ -335,6 +340,7 @@ class ChannelUpdate(Strict):
     kind: ChannelKind | None = None
     currency: Currency | None = None
     active: bool | None = None
+    default_language: LanguageTag | None = None
 
     _keep = field_validator("name", "kind", "currency", "active")(_not_null)
 
@@ -346,6 +352,7 @@ class ChannelRead(BaseModel):
     kind: str
     currency: str
     active: bool
+    default_language: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -485,12 +492,8 @@ class OrderCreate(Strict):
     service_level: Literal["standard", "expedited", "express", "next_day"] = "standard"
     placed_at: UtcDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    language: (
-        Annotated[str, StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")] | None
-    ) = Field(
-        default=None,
-        description="The customer's language for e-mails (BCP 47, e.g. de or fr-CA); default: the channel's",
-        examples=["de"],
+    language: LanguageTag | None = Field(
+        default=None, description="The customer's language for e-mails (BCP 47: de, fr-CA); default: the channel's"
     )
 
 

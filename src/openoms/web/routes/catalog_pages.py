@@ -220,13 +220,23 @@ CHANNELS = Section(
     noun="channel",
     title="Channels",
     model=ChannelCreate,
-    text_fields=("code", "name", "kind", "currency"),
+    text_fields=("code", "name", "kind", "currency", "default_language"),
     check_fields=("active",),
-    labels={"code": "Code", "name": "Name", "kind": "Kind", "currency": "Currency", "active": "Active"},
+    labels={
+        "code": "Code",
+        "name": "Name",
+        "kind": "Kind",
+        "currency": "Currency",
+        "default_language": "E-mail language",
+        "active": "Active",
+    },
     search=("code", "name"),
     search_hint="Code or name",
     upper=("currency",),
-    pattern_messages={"currency": "Use a three-letter ISO 4217 code, such as USD or EUR."},
+    pattern_messages={
+        "currency": "Use a three-letter ISO 4217 code, such as USD or EUR.",
+        "default_language": "Use a language code, such as en, de or fr-CA.",
+    },
     defaults={"kind": "web", "currency": "USD", "active": True},
 )
 
