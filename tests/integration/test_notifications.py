@@ -544,3 +544,42 @@ def test_the_channels_language_is_used_when_the_order_has_none(api: TestClient, 
     ]
     assert "Gesamtbetrag: 20,00\xa0$" in inbox.text(inbox.messages[0])  # German number format
     assert "Total: $20.00" in inbox.text(inbox.messages[1])
+
+
+def test_the_worker_process_delivers_and_stops_on_sigterm(tmp_path: Path, inbox: Inbox) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    db = Database(url)
+    migrate.upgrade(db)
+    seed(db, {("A", "WH-EAST"): 10})
+    with TestClient(create_app(Settings(database_url=url), db)) as c:
+        _, secret = apikeys.create_api_key(db, "t", ["*"])
+        c.headers["Authorization"] = f"Bearer {secret}"
+        _place(c, "P-1")
+    env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_SMTP_HOST": "127.0.0.1"}
+    env["OPENOMS_SMTP_PORT"] = str(inbox.port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openoms", "worker", "--interval", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [m["Subject"] for m in inbox.messages] == ["Order SO-0000001 confirmed"]
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        db.dispose()
+    assert proc.returncode == 0, out
+    assert "delivered outbox" in out and "SIGTERM received, stopping" in out and "worker stopped" in out
