@@ -55,6 +55,7 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
+    OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
 
     @property
     def label(self) -> str:
@@ -83,6 +84,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.AUDIT_VIEW: "Read the audit log",
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
+    Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
 }
 
 P = Permission

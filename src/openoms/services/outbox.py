@@ -9,10 +9,13 @@ from sqlalchemy import func, select, update
 
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import record_audit
-from openoms.adapters.db.tables import OutboxMessage, table
+from openoms.adapters.db.tables import Notification, OutboxMessage, table
+from openoms.domain.notifications import NotificationStatus
+from openoms.domain.orders import order_number
 from openoms.services.common import Actor, utcnow
 
 outbox_t = table(OutboxMessage)
+notes_t = table(Notification)
 
 
 def undelivered(db: Database, *, max_attempts: int, failed_only: bool = False, limit: int = 100) -> dict[str, Any]:
@@ -78,3 +81,38 @@ def retry(db: Database, ids: Sequence[int], actor: Actor) -> list[int]:
                 now=now,
             )
     return sorted(int(i) for i in done)
+
+
+def dead_ids(db: Database, *, max_attempts: int) -> list[int]:
+    """Messages the worker gave up on, for "retry all"."""
+    with db.read() as conn:
+        rows = conn.execute(
+            select(outbox_t.c.id)
+            .where(outbox_t.c.delivered_at.is_(None), outbox_t.c.attempts >= max_attempts)
+            .order_by(outbox_t.c.id)
+        )
+        return [int(i) for i in rows.scalars().all()]
+
+
+def email_problems(db: Database, *, limit: int = 50) -> dict[str, Any]:
+    """Customer e-mails by status, and the ones not (yet) sent with their reasons, newest first.
+    ``sending`` for long means a worker stopped between the SMTP call and recording it."""
+    with db.read() as conn:
+        by_status = conn.execute(select(notes_t.c.status, func.count()).group_by(notes_t.c.status))
+        counts: dict[str, int] = {str(status): int(n) for status, n in by_status}
+        rows = conn.execute(
+            select(notes_t)
+            .where(notes_t.c.status.in_([NotificationStatus.FAILED.value, NotificationStatus.SENDING.value]))
+            .order_by(notes_t.c.id.desc())
+            .limit(limit)
+        ).all()
+        skipped = conn.execute(
+            select(notes_t.c.error, func.count())
+            .where(notes_t.c.status == NotificationStatus.SKIPPED.value)
+            .group_by(notes_t.c.error)
+        ).all()
+    return {
+        "counts": {s.value: int(counts.get(s.value, 0)) for s in NotificationStatus},
+        "problems": [{**r._mapping, "order_number": order_number(r.order_id) if r.order_id else None} for r in rows],
+        "skipped": sorted(((str(e or ""), int(n)) for e, n in skipped), key=lambda x: -x[1]),
+    }

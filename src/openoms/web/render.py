@@ -49,6 +49,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Users", "/users", Permission.USERS_MANAGE, "Admin", "users"),
     NavItem("API keys", "/api-keys", Permission.API_KEYS_MANAGE, "Admin", "key"),
     NavItem("Audit log", "/audit", Permission.AUDIT_VIEW, "Admin", "scroll"),
+    NavItem("Outbox", "/outbox", Permission.OUTBOX_MANAGE, "Admin", "mail"),
 )
 
 
