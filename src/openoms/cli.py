@@ -183,7 +183,8 @@ def check() -> None:
     if report.ok:
         console.print(
             f"[green]OK[/]: {report.stock_rows} stock rows match {report.ledger_rows} ledger rows; "
-            "0 <= reserved <= on hand everywhere"
+            "0 <= reserved <= on hand everywhere; "
+            f"{report.transfers} transfer(s) match the ledger ({report.units_in_transit} unit(s) in transit)"
         )
         return
     for p in report.problems[:200]:
