@@ -25,6 +25,7 @@ from openoms.web.routes import admin, catalog_pages, dashboard, session
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
+from openoms.web.routes import stock_ops as stock_ops_pages
 
 DESCRIPTION = """
 OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(phone_order_pages.router)
     app.include_router(order_pages.router)
     app.include_router(inventory_pages.router)
+    app.include_router(stock_ops_pages.router)
     app.include_router(dashboard.router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
@@ -517,6 +517,34 @@ def in_transit_by_stock(conn: Connection, product_ids: Sequence[int]) -> dict[tu
     ):
         out[(int(p), int(loc))] += in_transit(int(q), int(r))
     return out
+
+
+def transfer_numbers_of_lots(db: Database, inbound_ids: Sequence[int]) -> dict[int, str]:
+    """The transfer behind each inbound lot a transfer created (the others are purchase orders)."""
+    if not inbound_ids:
+        return {}
+    with db.read() as conn:
+        return {
+            int(i): str(n)
+            for i, n in conn.execute(
+                select(lines_t.c.inbound_id, transfers_t.c.number)
+                .join(transfers_t, transfers_t.c.id == lines_t.c.transfer_id)
+                .where(lines_t.c.inbound_id.in_(list(inbound_ids)))
+            )
+        }
+
+
+def inbound_counts(db: Database, now: dt.datetime) -> dict[str, int]:
+    """Open lots, how many are late (expected before ``now``), and the units still expected."""
+    with db.read() as conn:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((inbound_t.c.expected_at < now, 1), else_=0)), 0),
+                func.coalesce(func.sum(inbound_t.c.quantity - inbound_t.c.quantity_received), 0),
+            ).where(inbound_t.c.status == "open")
+        ).one()
+    return {"open": int(row[0]), "late": int(row[1]), "units": int(row[2])}
 
 
 # --- stock policy and low stock -------------------------------------------------------------
