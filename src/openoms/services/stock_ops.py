@@ -230,8 +230,12 @@ def create_transfer(
     ship: bool = False,
 ) -> dict[str, Any]:
     """Plan a transfer (a draft: nothing moves yet), or plan and ship it at once (``ship``)."""
-    clean = check_transfer_request(from_location, to_location, lines, note)
     errors: list[FieldError] = []
+    try:
+        clean = check_transfer_request(from_location, to_location, lines, note)
+    except DomainError as exc:  # report these with the unknown SKUs and locations below
+        errors.extend(exc.errors)
+        clean = [TransferLineRequest(ln.sku.strip(), ln.quantity) for ln in lines]
     if expected_at.tzinfo is None:
         errors.append(FieldError("expected_at", "needs a UTC offset, e.g. 2026-12-01T09:00:00Z"))
     carrier = _clean(carrier, "carrier", MAX_TEXT, errors)
@@ -240,7 +244,7 @@ def create_transfer(
     with db.begin() as conn:
         locs = _location_ids(conn, [from_location.strip(), to_location.strip()])
         for field, code in (("from_location", from_location.strip()), ("to_location", to_location.strip())):
-            if code not in locs:
+            if code and code not in locs:
                 errors.append(FieldError(field, f"no location with code {code!r}"))
         skus = [ln.sku for ln in clean]
         pid = {
@@ -248,7 +252,7 @@ def create_transfer(
             for s, i in conn.execute(select(products_t.c.sku, products_t.c.id).where(products_t.c.sku.in_(skus)))
         }
         for i, ln in enumerate(clean):
-            if ln.sku not in pid:
+            if ln.sku and ln.sku not in pid:
                 errors.append(FieldError(f"lines[{i}].sku", f"unknown SKU {ln.sku!r}"))
         if errors:
             raise DomainError(ErrorCode.VALIDATION_ERROR, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
