@@ -319,3 +319,18 @@ def test_stock_low_fires_once_per_crossing_and_inbound_counts(api: TestClient, d
     assert [a["location"] for a in api.get("/api/v1/stock/alerts", params={"location": "WH1"}).json()] == ["WH1"]
     assert api.get("/api/v1/stock/alerts", params={"location": "WH2"}).json() == []
     _assert_books(db)
+
+
+def test_check_catches_in_transit_figures_that_disagree_with_the_ledger(api: TestClient, db: Database) -> None:
+    from sqlalchemy import update
+
+    from openoms.adapters.db.tables import TransferLine
+
+    seed_basics(db, stock={("A", "WH1"): 10})
+    t = _transfer(api, [("A", 4)], ship=True).json()
+    assert run_check(db).ok
+    with db.begin() as conn:  # a bug that marks units received without booking them
+        conn.execute(update(table(TransferLine)).values(quantity_received=1))
+    report = run_check(db)
+    assert not report.ok
+    assert any(t["number"] in p and "transfer_in 0" in p for p in report.problems), report.problems
