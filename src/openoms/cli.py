@@ -183,7 +183,8 @@ def check() -> None:
     if report.ok:
         console.print(
             f"[green]OK[/]: {report.stock_rows} stock rows match {report.ledger_rows} ledger rows; "
-            "0 <= reserved <= on hand everywhere"
+            "0 <= reserved <= on hand everywhere; "
+            f"{report.transfers} transfer(s) match the ledger ({report.units_in_transit} unit(s) in transit)"
         )
         return
     for p in report.problems[:200]:
@@ -264,10 +265,11 @@ def _progress() -> Progress:
     )
 
 
-from openoms import cli_routing, cli_simulate, cli_worker  # noqa: E402  (their commands use the helpers above)
+from openoms import cli_routing, cli_simulate, cli_stock, cli_worker  # noqa: E402  (their commands use the helpers above)
 
 cli_routing.register(app)
 cli_simulate.register(app)
+cli_stock.register(app)
 cli_worker.register(app)
 
 

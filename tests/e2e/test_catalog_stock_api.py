@@ -299,9 +299,9 @@ def test_availability_per_location_and_across_the_network(api: TestClient, db: D
         "on_hand": 15,
         "reserved": 2,
         "locations": [
-            {"location": "ST1", "on_hand": 7, "reserved": 0, "available": 7, "ships": False},
-            {"location": "WH1", "on_hand": 5, "reserved": 2, "available": 3, "ships": True},
-            {"location": "WH2", "on_hand": 3, "reserved": 0, "available": 3, "ships": True},
+            {"location": "ST1", "on_hand": 7, "reserved": 0, "safety_stock": 0, "available": 7, "ships": False},
+            {"location": "WH1", "on_hand": 5, "reserved": 2, "safety_stock": 0, "available": 3, "ships": True},
+            {"location": "WH2", "on_hand": 3, "reserved": 0, "safety_stock": 0, "available": 3, "ships": True},
         ],
     }
     both = api.get("/api/v1/availability", params={"sku": ["A", "B"]}).json()

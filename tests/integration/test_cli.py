@@ -420,3 +420,30 @@ def test_check_exit_code_in_a_real_process(migrated: Cli) -> None:
     assert bad.returncode == 1
     assert "A@WH1: balance on_hand=5 reserved=0 but ledger sums to on_hand=5 reserved=3" in bad.stderr
     assert "A@WH1: reserved=0 but open order reservations sum to 3" in bad.stderr
+
+
+def test_inbound_receive_books_a_receipt_against_the_lot(cli: Cli) -> None:
+    import datetime as dt
+
+    from openoms.services import inbound
+
+    migrations.upgrade(cli.db)
+    seed_basics(cli.db)
+    lot = inbound.expect_inbound(
+        cli.db,
+        sku="A",
+        location="WH1",
+        quantity=5,
+        expected_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=2),
+        kind="purchase_order",
+        reference="PO-CLI",
+        actor=Actor("tests"),
+    )
+    r = cli("inbound", "receive", str(lot["id"]), "3")
+    assert r.exit_code == 0, r.output
+    assert "3 x A at WH1" in r.output and "2 still expected" in r.output
+    over = cli("inbound", "receive", str(lot["id"]), "3")
+    assert over.exit_code == 2 and "still expected" in over.output
+    done = cli("inbound", "receive", str(lot["id"]), "3", "--allow-over")
+    assert done.exit_code == 0 and "complete" in done.output
+    assert cli("check").exit_code == 0

@@ -422,7 +422,8 @@ class LocationAvailability(BaseModel):
     location: str
     on_hand: int
     reserved: int
-    available: int
+    safety_stock: int = Field(default=0, description="Units kept back from orders")
+    available: int = Field(description="Available to promise: on hand - reserved - safety stock (never below 0)")
     ships: bool = Field(description="Counts towards network availability")
 
 

@@ -48,6 +48,8 @@ class Permission(StrEnum):
     INVENTORY_VIEW = "inventory.view"
     INVENTORY_RECEIVE = "inventory.receive"
     INVENTORY_ADJUST = "inventory.adjust"
+    INVENTORY_TRANSFER = "inventory.transfer"  # plan, ship, receive and cancel transfers
+    INVENTORY_PLAN = "inventory.plan"  # announce inbound lots, set safety stock and reorder points
     CATALOG_VIEW = "catalog.view"
     CATALOG_EDIT = "catalog.edit"  # products, locations, channels
     USERS_MANAGE = "users.manage"
@@ -77,6 +79,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.INVENTORY_VIEW: "See inventory and its ledger",
     Permission.INVENTORY_RECEIVE: "Receive stock",
     Permission.INVENTORY_ADJUST: "Adjust and count stock",
+    Permission.INVENTORY_TRANSFER: "Transfer stock between locations",
+    Permission.INVENTORY_PLAN: "Announce inbound stock and set safety stock and reorder points",
     Permission.CATALOG_VIEW: "See products, locations and channels",
     Permission.CATALOG_EDIT: "Edit products, locations and channels",
     Permission.USERS_MANAGE: "Manage users",
@@ -108,16 +112,26 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.ROUTING_VIEW,
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
+        P.INVENTORY_TRANSFER,
+        P.INVENTORY_PLAN,
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question.
     Role.CUSTOMER_SERVICE: _EVERYONE | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL},
-    # Owns the physical stock: receipts and counts, and saying when a location cannot ship a
-    # line (damaged, not found); works the fulfilment orders (accept, pick, pack, ship); not
-    # customers' orders otherwise (releasing to fulfilment is operations' call).
+    # Owns the physical stock: receipts, counts and transfers, and saying when a location
+    # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
+    # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor
+    # stock policy (safety stock, reorder points: operations plans those).
     Role.WAREHOUSE: _EVERYONE
-    | {P.ORDERS_NOTE, P.ORDERS_REJECT_LINE, P.FULFILMENT_WORK, P.INVENTORY_RECEIVE, P.INVENTORY_ADJUST},
+    | {
+        P.ORDERS_NOTE,
+        P.ORDERS_REJECT_LINE,
+        P.FULFILMENT_WORK,
+        P.INVENTORY_RECEIVE,
+        P.INVENTORY_ADJUST,
+        P.INVENTORY_TRANSFER,
+    },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
     Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
 }

@@ -28,3 +28,11 @@ class EventType(StrEnum):
     STOCK_ADJUSTED = "stock.adjusted"
     STOCK_RECEIVED = "stock.received"
     STOCK_COUNTED = "stock.counted"
+    STOCK_LOW = "stock.low"  # a stock row crossed to or below its reorder point (once per crossing)
+    STOCK_POLICY_CHANGED = "stock.policy_changed"  # safety stock or reorder point changed
+    STOCK_TRANSFERRED_OUT = "stock.transferred_out"
+    STOCK_TRANSFERRED_IN = "stock.transferred_in"
+    INBOUND_RECEIVED = "inbound.received"  # units received against an inbound lot
+    TRANSFER_SHIPPED = "transfer.shipped"
+    TRANSFER_RECEIVED = "transfer.received"  # units received; ``complete`` when nothing is left in transit
+    TRANSFER_CANCELLED = "transfer.cancelled"

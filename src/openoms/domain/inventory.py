@@ -28,11 +28,13 @@ StockKey = tuple[int, int]  # (product_id, location_id)
 class StockPosition:
     on_hand: int
     reserved: int
+    safety: int = 0  # safety stock: kept back, never offered to orders
 
     @property
     def available(self) -> int:
-        """Available to promise: what is on the shelf and not yet promised to anyone."""
-        return self.on_hand - self.reserved
+        """Available to promise: what is on the shelf, not yet promised to anyone and not
+        kept back as safety stock."""
+        return self.on_hand - self.reserved - self.safety
 
 
 @dataclass(frozen=True)

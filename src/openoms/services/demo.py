@@ -6,6 +6,7 @@ Everything goes through the same services as real traffic, so the ledger balance
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import random
@@ -219,6 +220,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
             pass  # a demo basket the network cannot cover is simply not placed
         if progress:
             progress("orders", n + 1, order_count)
+    _stock_operations(db, prods, now)
     _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
     password = secrets.token_urlsafe(9)
     for email, name, role in DEMO_USERS:
@@ -273,3 +275,45 @@ def orders_cmd(
         shipping_total=Decimal("7.95"),
         placed_at=placed_at,
     )
+
+
+def _stock_operations(db: Database, prods: list[dict[str, Any]], now: dt.datetime) -> None:
+    """A few purchase orders on their way (one late), reorder points on the scarce SKUs, and
+    one transfer in transit plus one draft, so the inbound, transfers and low-stock pages
+    have something to show. Anything the demo stock cannot cover is skipped."""
+    from openoms.domain.stock_ops import TransferLineRequest
+    from openoms.services import inbound, stock_ops
+
+    lots = [
+        (prods[4]["sku"], "WH-CMH", 120, -2, "PO-20418"),  # late
+        (prods[14]["sku"], "WH-DFW", 80, 3, "PO-20431"),
+        (prods[1]["sku"], "WH-ABE", 240, 6, "PO-20433"),
+        (prods[24 % len(prods)]["sku"], "WH-RNO", 60, 9, "PO-20440"),
+    ]
+    for sku, loc, qty, days, ref in lots:
+        inbound.expect_inbound(
+            db,
+            sku=sku,
+            location=loc,
+            quantity=qty,
+            expected_at=now + dt.timedelta(days=days),
+            kind="purchase_order",
+            reference=ref,
+            actor=DEMO,
+        )
+    for idx in range(4, len(prods), 10):
+        for loc in ("WH-CMH", "WH-DFW", "WH-ATL"):
+            with contextlib.suppress(DomainError):
+                stock_ops.set_stock_policy(db, prods[idx]["sku"], loc, safety_stock=1, reorder_point=8, actor=DEMO)
+    for lines, ship in (([(prods[0]["sku"], 12), (prods[2]["sku"], 6)], True), ([(prods[3]["sku"], 10)], False)):
+        with contextlib.suppress(DomainError):
+            stock_ops.create_transfer(
+                db,
+                from_location="WH-ABE",
+                to_location="WH-ATL",
+                lines=[TransferLineRequest(s, q) for s, q in lines],
+                expected_at=now + dt.timedelta(days=2),
+                carrier="Local courier",
+                actor=DEMO,
+                ship=ship,
+            )

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import record_audit
-from openoms.adapters.db.tables import InboundStock, Location, Product, table
+from openoms.adapters.db.tables import InboundStock, Location, Product, Transfer, TransferLine, table
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound
 from openoms.domain.inventory import InboundLot
 from openoms.services.common import Actor, utcnow
@@ -27,12 +28,14 @@ locations_t = table(Location)
 KINDS = ("purchase_order", "transfer")
 
 
-def _row(r: Any) -> dict[str, Any]:
+def inbound_row(r: Any) -> dict[str, Any]:
     return {
         "id": r.id,
         "sku": r.sku,
         "location": r.location,
         "quantity": r.quantity,
+        "quantity_received": r.quantity_received,
+        "outstanding": max(r.quantity - r.quantity_received, 0) if r.status == "open" else 0,
         "expected_at": r.expected_at,
         "kind": r.kind,
         "reference": r.reference,
@@ -42,7 +45,8 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
-def _select() -> Any:
+def inbound_select() -> Any:
+    """Lots with their SKU and location code (for ``inbound_row``)."""
     return (
         select(inbound_t, products_t.c.sku, locations_t.c.code.label("location"))
         .join(products_t, products_t.c.id == inbound_t.c.product_id)
@@ -105,18 +109,30 @@ def expect_inbound(
             + (f" ({reference})" if reference else ""),
             now=now,
         )
-        return _row(conn.execute(_select().where(inbound_t.c.id == new_id)).one())
+        stock_db.clear_low(conn, [(int(product or 0), int(loc or 0))])  # both known here
+        return inbound_row(conn.execute(inbound_select().where(inbound_t.c.id == new_id)).one())
 
 
 def cancel_inbound(db: Database, inbound_id: int, actor: Actor) -> dict[str, Any]:
     with db.begin() as conn:
-        row = conn.execute(_select().where(inbound_t.c.id == inbound_id).with_for_update(of=inbound_t)).first()
+        row = conn.execute(inbound_select().where(inbound_t.c.id == inbound_id).with_for_update(of=inbound_t)).first()
         if row is None:
             raise NotFound("Inbound", str(inbound_id))
         if row.status != "open":
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION, f"Inbound {inbound_id} is {row.status}, not open")
+        transfer = conn.execute(
+            select(table(Transfer).c.number)
+            .join(table(TransferLine), table(TransferLine).c.transfer_id == table(Transfer).c.id)
+            .where(table(TransferLine).c.inbound_id == inbound_id)
+        ).scalar()
+        if transfer is not None:
+            raise DomainError(
+                ErrorCode.ILLEGAL_TRANSITION,
+                f"Inbound {inbound_id} is transfer {transfer}, already shipped: receive it on the transfer",
+            )
         now = utcnow()
         conn.execute(update(inbound_t).where(inbound_t.c.id == inbound_id).values(status="cancelled", updated_at=now))
+        stock_db.mark_low(conn, [(int(row.product_id), int(row.location_id))], now)
         record_audit(
             conn,
             actor=actor.name,
@@ -126,13 +142,13 @@ def cancel_inbound(db: Database, inbound_id: int, actor: Actor) -> dict[str, Any
             message=f"Inbound {row.quantity} x {row.sku} to {row.location} cancelled",
             now=now,
         )
-        return _row(conn.execute(_select().where(inbound_t.c.id == inbound_id)).one())
+        return inbound_row(conn.execute(inbound_select().where(inbound_t.c.id == inbound_id)).one())
 
 
 def list_inbound(
     db: Database, *, sku: str | None = None, location: str | None = None, status: str | None = "open"
 ) -> list[dict[str, Any]]:
-    stmt = _select().order_by(inbound_t.c.expected_at, inbound_t.c.id)
+    stmt = inbound_select().order_by(inbound_t.c.expected_at, inbound_t.c.id)
     if sku:
         stmt = stmt.where(products_t.c.sku == sku)
     if location:
@@ -140,7 +156,7 @@ def list_inbound(
     if status:
         stmt = stmt.where(inbound_t.c.status == status)
     with db.read() as conn:
-        return [_row(r) for r in conn.execute(stmt.limit(1000))]
+        return [inbound_row(r) for r in conn.execute(stmt.limit(1000))]
 
 
 def open_lots(conn: Connection, product_ids: Iterable[int]) -> dict[int, dict[int, list[InboundLot]]]:
@@ -150,7 +166,7 @@ def open_lots(conn: Connection, product_ids: Iterable[int]) -> dict[int, dict[in
         select(
             inbound_t.c.product_id,
             inbound_t.c.location_id,
-            inbound_t.c.quantity,
+            (inbound_t.c.quantity - inbound_t.c.quantity_received).label("quantity"),
             inbound_t.c.expected_at,
             inbound_t.c.reference,
         )
@@ -158,5 +174,7 @@ def open_lots(conn: Connection, product_ids: Iterable[int]) -> dict[int, dict[in
         .order_by(inbound_t.c.expected_at, inbound_t.c.id)
     )
     for r in rows:
+        if int(r.quantity) <= 0:
+            continue
         out[int(r.location_id)][int(r.product_id)].append(InboundLot(r.expected_at, int(r.quantity), r.reference))
     return out

@@ -26,7 +26,8 @@ _ledger = table(LedgerEntry)
 
 @dataclass(frozen=True)
 class StockChange:
-    """One stock command. ``kind`` is count (set on hand), adjustment (delta) or receipt."""
+    """One stock command. ``kind`` is count (set on hand), adjustment (delta), receipt, or one
+    leg of a transfer: transfer_out (units leaving, ``quantity`` positive) or transfer_in."""
 
     sku: str
     location: str
@@ -80,6 +81,16 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
                 raise validation_error("quantity", "must be at least 1")
             delta = ch.quantity
             entry, event = LedgerEntryType.RECEIPT, EventType.STOCK_RECEIVED
+        elif ch.kind == LedgerEntryType.TRANSFER_IN:
+            if ch.quantity <= 0:
+                raise validation_error("quantity", "must be at least 1")
+            delta = ch.quantity
+            entry, event = LedgerEntryType.TRANSFER_IN, EventType.STOCK_TRANSFERRED_IN
+        elif ch.kind == LedgerEntryType.TRANSFER_OUT:
+            if ch.quantity <= 0:
+                raise validation_error("quantity", "must be at least 1")
+            delta = -ch.quantity
+            entry, event = LedgerEntryType.TRANSFER_OUT, EventType.STOCK_TRANSFERRED_OUT
         elif ch.kind == LedgerEntryType.ADJUSTMENT:
             if ch.quantity == 0:
                 raise validation_error("delta", "must not be 0")
@@ -104,8 +115,15 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
             "available": new_on_hand - reserved,
             "delta": delta,
         }
-        enqueue(conn, event, "stock", f"{ch.sku}@{ch.location}", {"stock": level, "reason": ch.reason})
+        enqueue(
+            conn,
+            event,
+            "stock",
+            f"{ch.sku}@{ch.location}",
+            {"stock": level, "reason": ch.reason, "reference": ch.reference},
+        )
         results.append((i, level))
+    stock_db.refresh_low(conn, sorted(set(keys.values())), now)
     return [lvl for _, lvl in sorted(results, key=lambda t: t[0])]
 
 
@@ -138,7 +156,7 @@ def availability(
     after_sku: str | None = None,
 ) -> list[dict[str, Any]]:
     """Available to promise per SKU: per location and network-wide (active shipping
-    locations only count towards the network figure)."""
+    locations only count towards the network figure). Safety stock is not available."""
     stmt = (
         select(
             _products.c.sku,
@@ -147,6 +165,7 @@ def availability(
             _locations.c.active,
             _stock.c.on_hand,
             _stock.c.reserved,
+            _stock.c.safety_stock,
         )
         .select_from(
             _products.join(_stock, _stock.c.product_id == _products.c.id).join(
@@ -185,14 +204,15 @@ def availability(
     out: dict[str, dict[str, Any]] = {
         s: {"sku": s, "network_available": 0, "on_hand": 0, "reserved": 0, "locations": []} for s in page_skus
     }
-    for sku, code, ships, active, on_hand, reserved in rows:
+    for sku, code, ships, active, on_hand, reserved, safety in rows:
         item = out[sku]
-        avail = on_hand - reserved
+        avail = max(on_hand - reserved - safety, 0)
         item["locations"].append(
             {
                 "location": code,
                 "on_hand": on_hand,
                 "reserved": reserved,
+                "safety_stock": safety,
                 "available": avail,
                 "ships": bool(ships and active),
             }

@@ -274,6 +274,8 @@ def sku_position(db: Database, sku: str) -> dict[str, Any]:
                 _locations.c.active,
                 func.coalesce(_stock.c.on_hand, 0).label("on_hand"),
                 func.coalesce(_stock.c.reserved, 0).label("reserved"),
+                func.coalesce(_stock.c.safety_stock, 0).label("safety_stock"),
+                _stock.c.reorder_point,
                 _stock.c.updated_at,
             )
             .select_from(
@@ -287,7 +289,9 @@ def sku_position(db: Database, sku: str) -> dict[str, Any]:
         for r in rows:
             loc = dict(r)
             loc["on_hand"], loc["reserved"] = int(loc["on_hand"]), int(loc["reserved"])
-            loc["available"] = loc["on_hand"] - loc["reserved"]
+            loc["safety_stock"] = int(loc["safety_stock"])
+            # Available to promise: safety stock is kept back from orders (docs/inventory.md).
+            loc["available"] = max(loc["on_hand"] - loc["reserved"] - loc["safety_stock"], 0)
             loc["ships"] = bool(loc["ships"] and loc["active"])
             locations.append(loc)
     shipping = [loc for loc in locations if loc["ships"]]

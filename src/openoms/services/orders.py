@@ -171,6 +171,7 @@ def _stock_snapshot(conn: Connection, skus: Sequence[str]) -> list[Any]:
             stock_t.c.location_id,
             stock_t.c.on_hand,
             stock_t.c.reserved,
+            stock_t.c.safety_stock,
             locations_t.c.code,
             locations_t.c.priority,
         )
@@ -192,6 +193,7 @@ def _stock_snapshot(conn: Connection, skus: Sequence[str]) -> list[Any]:
             loc_stock.c.location_id,
             loc_stock.c.on_hand,
             loc_stock.c.reserved,
+            loc_stock.c.safety_stock,
             loc_stock.c.code,
             loc_stock.c.priority,
         )
@@ -475,7 +477,7 @@ def _snapshot(
         if not r.active:
             inactive.add(r.sku)
         if r.location_id is not None:
-            stock[(int(r.id), int(r.location_id))] = StockPosition(r.on_hand, r.reserved)
+            stock[(int(r.id), int(r.location_id))] = StockPosition(r.on_hand, r.reserved, r.safety_stock)
             codes[int(r.location_id)] = r.code
     bad = [
         FieldError(f"lines[{i}].sku", f"unknown SKU {s!r}" if s not in facts else f"SKU {s!r} is inactive")

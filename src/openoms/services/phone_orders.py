@@ -532,17 +532,17 @@ def availability_by_product(conn: Any, product_ids: Sequence[int]) -> dict[int, 
         .order_by(_locations.c.priority, _locations.c.code)
     ).all()
     levels = {
-        (int(r.product_id), int(r.location_id)): (int(r.on_hand), int(r.reserved))
+        (int(r.product_id), int(r.location_id)): (int(r.on_hand), int(r.reserved), int(r.safety_stock))
         for r in conn.execute(
-            select(_stock.c.product_id, _stock.c.location_id, _stock.c.on_hand, _stock.c.reserved).where(
-                _stock.c.product_id.in_(list(product_ids))
-            )
+            select(
+                _stock.c.product_id, _stock.c.location_id, _stock.c.on_hand, _stock.c.reserved, _stock.c.safety_stock
+            ).where(_stock.c.product_id.in_(list(product_ids)))
         )
     }
     for pid, item in out.items():
         for loc in locations:
-            on_hand, reserved = levels.get((pid, int(loc.id)), (0, 0))
-            available = on_hand - reserved
+            on_hand, reserved, safety = levels.get((pid, int(loc.id)), (0, 0, 0))
+            available = on_hand - reserved - safety
             item["locations"].append(
                 {
                     "location": loc.code,

@@ -240,11 +240,16 @@ def _free_stock(
     pids = list(skus)
     for start in range(0, len(pids), 1000):
         for s in conn.execute(
-            select(stock_t.c.product_id, stock_t.c.location_id, stock_t.c.on_hand, stock_t.c.reserved).where(
-                stock_t.c.product_id.in_(pids[start : start + 1000])
-            )
+            select(
+                stock_t.c.product_id,
+                stock_t.c.location_id,
+                stock_t.c.on_hand,
+                stock_t.c.reserved,
+                stock_t.c.safety_stock,
+            ).where(stock_t.c.product_id.in_(pids[start : start + 1000]))
         ):
-            free[(skus[s.product_id], int(s.location_id))] += max(int(s.on_hand) - int(s.reserved), 0)
+            free_here = int(s.on_hand) - int(s.reserved) - int(s.safety_stock)
+            free[(skus[s.product_id], int(s.location_id))] += max(free_here, 0)
     for c in cands:
         for (pid, loc), q in c.held.items():
             free[(skus[pid], loc)] += q

@@ -166,9 +166,9 @@ def reroute_in(
         for p in conn.execute(select(products_t).where(products_t.c.id.in_({lines[i].product_id for i in line_ids})))
     }
     stock_rows = conn.execute(
-        select(stock_t.c.product_id, stock_t.c.location_id, stock_t.c.on_hand, stock_t.c.reserved).where(
-            stock_t.c.product_id.in_(list(product_rows))
-        )
+        select(
+            stock_t.c.product_id, stock_t.c.location_id, stock_t.c.on_hand, stock_t.c.reserved, stock_t.c.safety_stock
+        ).where(stock_t.c.product_id.in_(list(product_rows)))
     ).all()
     # This order's own moving units count as free: they are released in the same pass.
     own: dict[tuple[int, int], int] = defaultdict(int)
@@ -176,7 +176,7 @@ def reroute_in(
         own[(int(r.product_id), int(r.location_id))] += int(r.quantity)
     stock = {
         (int(s.product_id), int(s.location_id)): StockPosition(
-            s.on_hand, s.reserved - own.get((int(s.product_id), int(s.location_id)), 0)
+            s.on_hand, s.reserved - own.get((int(s.product_id), int(s.location_id)), 0), s.safety_stock
         )
         for s in stock_rows
     }

@@ -2,7 +2,13 @@
 
 Reservation is one conditional UPDATE per stock row, issued in sorted (product, location)
 order: the database decides, under its row lock, whether the units are still free, so two
-requests can never both take the last unit and concurrent orders never deadlock.
+requests can never both take the last unit and concurrent orders never deadlock. Free means
+beyond the row's safety stock too: ``on_hand - reserved - safety_stock >= n``.
+
+Low stock (docs/inventory.md): a row with a reorder point is low when
+``on_hand - reserved + open inbound <= reorder_point``. ``low_since`` is set by one conditional
+UPDATE when a row crosses into low, and ``stock.low`` is queued for exactly those rows, so the
+event fires once per crossing, not on every movement.
 """
 
 from __future__ import annotations
@@ -11,20 +17,26 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, insert, not_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from openoms.adapters.db.tables import LedgerEntry, StockLevel, table
+from openoms.adapters.db.journal import enqueue
+from openoms.adapters.db.tables import InboundStock, LedgerEntry, Location, Product, StockLevel, table
+from openoms.domain.events import EventType
 
 _stock = table(StockLevel)
 _ledger = table(LedgerEntry)
+_inbound = table(InboundStock)
+_products = table(Product)
+_locations = table(Location)
+
 
 RESERVE = (
     update(_stock)
     .where(
         _stock.c.product_id == bindparam("p_product_id"),
         _stock.c.location_id == bindparam("p_location_id"),
-        _stock.c.on_hand - _stock.c.reserved >= bindparam("p_quantity"),
+        _stock.c.on_hand - _stock.c.reserved - _stock.c.safety_stock >= bindparam("p_quantity"),
     )
     .values(reserved=_stock.c.reserved + bindparam("p_quantity"), updated_at=bindparam("p_now"))
 )
@@ -84,6 +96,7 @@ def reserve(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.da
         )
         if res.rowcount != 1:
             raise LostRace((product_id, location_id, quantity))
+    mark_low(conn, [(p, loc) for p, loc, _ in deltas], now)
 
 
 def release(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datetime) -> None:
@@ -98,6 +111,7 @@ def release(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.da
                 f"stock row ({product_id}, {location_id}) holds fewer than {quantity} reserved "
                 "units; run `openoms check`"
             )
+    clear_low(conn, [(p, loc) for p, loc, _ in deltas])
 
 
 def append_ledger(conn: Connection, rows: Sequence[LedgerRow], now: dt.datetime) -> None:
@@ -168,3 +182,98 @@ def ship(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datet
                 f"stock row ({product_id}, {location_id}) holds fewer than {quantity} reserved units to ship; "
                 "run `openoms check`"
             )
+
+
+def open_inbound_units() -> ColumnElement[int]:
+    """Units still expected at the stock row's location (open lots, less what was received)."""
+    return func.coalesce(
+        select(func.sum(_inbound.c.quantity - _inbound.c.quantity_received))
+        .where(
+            _inbound.c.product_id == _stock.c.product_id,
+            _inbound.c.location_id == _stock.c.location_id,
+            _inbound.c.status == "open",
+        )
+        .scalar_subquery(),
+        0,
+    )
+
+
+def low_condition() -> ColumnElement[bool]:
+    """SQL twin of ``domain.stock_ops.is_low``."""
+    return and_(
+        _stock.c.reorder_point.is_not(None),
+        _stock.c.on_hand - _stock.c.reserved + open_inbound_units() <= _stock.c.reorder_point,
+    )
+
+
+def _keys_clause(keys: Sequence[tuple[int, int]]) -> ColumnElement[bool]:
+    return tuple_(_stock.c.product_id, _stock.c.location_id).in_(sorted(set(keys)))
+
+
+def mark_low(conn: Connection, keys: Sequence[tuple[int, int]], now: dt.datetime) -> list[tuple[int, int]]:
+    """Mark the rows among ``keys`` that just crossed into low stock and queue ``stock.low`` for
+    each, in the caller's transaction. One statement when nothing crossed."""
+    if not keys:
+        return []
+    crossed = [
+        (int(p), int(loc))
+        for p, loc in conn.execute(
+            update(_stock)
+            .where(_keys_clause(keys), _stock.c.low_since.is_(None), low_condition())
+            .values(low_since=now)
+            .returning(_stock.c.product_id, _stock.c.location_id)
+        ).all()
+    ]
+    if crossed:
+        rows = conn.execute(
+            select(
+                _products.c.sku,
+                _locations.c.code,
+                _stock.c.on_hand,
+                _stock.c.reserved,
+                _stock.c.safety_stock,
+                _stock.c.reorder_point,
+                open_inbound_units().label("inbound"),
+            )
+            .join(_products, _products.c.id == _stock.c.product_id)
+            .join(_locations, _locations.c.id == _stock.c.location_id)
+            .where(_keys_clause(crossed))
+            .order_by(_products.c.sku, _locations.c.code)
+        ).all()
+        for r in rows:
+            enqueue(
+                conn,
+                EventType.STOCK_LOW,
+                "stock",
+                f"{r.sku}@{r.code}",
+                {
+                    "stock": {
+                        "sku": r.sku,
+                        "location": r.code,
+                        "on_hand": int(r.on_hand),
+                        "reserved": int(r.reserved),
+                        "available": int(r.on_hand) - int(r.reserved),
+                        "safety_stock": int(r.safety_stock),
+                        "inbound": int(r.inbound),
+                        "reorder_point": int(r.reorder_point),
+                    }
+                },
+                now=now,
+            )
+    return crossed
+
+
+def clear_low(conn: Connection, keys: Sequence[tuple[int, int]]) -> None:
+    """Rows among ``keys`` that are no longer low may alert again the next time they cross."""
+    if keys:
+        conn.execute(
+            update(_stock)
+            .where(_keys_clause(keys), _stock.c.low_since.is_not(None), not_(low_condition()))
+            .values(low_since=None)
+        )
+
+
+def refresh_low(conn: Connection, keys: Sequence[tuple[int, int]], now: dt.datetime) -> list[tuple[int, int]]:
+    """After a change that may move a row either way (receipts, counts, policy, inbound)."""
+    clear_low(conn, keys)
+    return mark_low(conn, keys, now)

@@ -154,6 +154,11 @@ class StockLevel(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         UtcDateTime(), default=_now, onupdate=_now, server_default=func.now()
     )
+    # Stock policy (docs/inventory.md): units kept back from orders, the low-stock threshold,
+    # and since when the row has been low (set once when it crosses, so ``stock.low`` fires once).
+    safety_stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reorder_point: Mapped[int | None] = mapped_column(Integer)
+    low_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class LedgerEntry(Base):
@@ -532,6 +537,7 @@ class InboundStock(Base):
     product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
     location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
     quantity: Mapped[int] = mapped_column(Integer)
+    quantity_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     expected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     kind: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str | None] = mapped_column(String(128))
@@ -704,6 +710,51 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Transfer(Base):
+    """Stock moved between two locations (docs/inventory.md): shipped units leave the source's
+    on hand and are in transit, as inbound lots at the destination, until received there."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint("from_location_id <> to_location_id", name="two_locations"),
+        CheckConstraint("status IN ('draft', 'in_transit', 'received', 'cancelled')", name="status_known"),
+        UniqueConstraint("number"),
+        Index("ix_transfers_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))
+    from_location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    to_location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
+    expected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    received_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class TransferLine(Base):
+    __tablename__ = "transfer_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("quantity_received >= 0 AND quantity_received <= quantity", name="received_in_range"),
+        Index("ix_transfer_lines_transfer_id", "transfer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(BigId, ForeignKey("transfers.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    inbound_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbound_stock.id"))
 
 
 def table(model: type[Base]) -> Table:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from openoms.api.deps import DB, actor_of, require
-from openoms.api.schemas import COMMON_ERRORS, Code, Quantity, Sku, Strict, UtcDatetime, error_responses
-from openoms.services import inbound
+from openoms.api.schemas import COMMON_ERRORS, Code, Quantity, Sku, StockLevelRead, Strict, UtcDatetime, error_responses
+from openoms.services import inbound, stock_ops
 from openoms.services.apikeys import Principal
+from openoms.services.idempotency import request_fingerprint
 
 router = APIRouter(prefix="/api/v1", tags=["stock"], responses=COMMON_ERRORS)
 
@@ -42,6 +43,8 @@ class InboundRead(BaseModel):
     sku: str
     location: str
     quantity: int
+    quantity_received: int = Field(description="Units received against the lot so far")
+    outstanding: int = Field(description="Units still expected (0 once received or cancelled)")
     expected_at: dt.datetime
     kind: str
     reference: str | None
@@ -87,3 +90,43 @@ def cancel_inbound(
 ) -> dict[str, Any]:
     """The units will not come (the purchase order or transfer was cancelled)."""
     return inbound.cancel_inbound(db, inbound_id, actor_of(principal))
+
+
+class InboundReceive(Strict):
+    quantity: Quantity = Field(description="Units received now (part of the lot or all of it)")
+    allow_over_receipt: bool = Field(
+        default=False, description="Accept more units than the lot still expects (refused otherwise)"
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+
+
+class InboundReceiptRead(InboundRead):
+    stock: StockLevelRead = Field(description="The stock row at the lot's location after the receipt")
+
+
+@router.post(
+    "/inbound/{inbound_id}/receipts",
+    response_model=InboundReceiptRead,
+    responses=error_responses(404, 409, 422),
+)
+def receive_inbound(
+    db: DB,
+    inbound_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: InboundReceive,
+    principal: Annotated[Principal, Depends(require("inventory:write"))],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> dict[str, Any]:
+    """Receive units against an open purchase-order lot, fully or partly: a receipt in the
+    ledger at the lot's location, and the lot `received` once complete. More than the lot
+    still expects is refused (422) unless `allow_over_receipt` is true. Lots a transfer
+    created are received on the transfer (409)."""
+    return stock_ops.receive_inbound(
+        db,
+        inbound_id,
+        body.quantity,
+        actor_of(principal),
+        allow_over_receipt=body.allow_over_receipt,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+        request_hash=request_fingerprint("POST", f"/inbound/{inbound_id}/receipts", body.model_dump_json().encode()),
+    )

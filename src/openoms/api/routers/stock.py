@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import BaseModel, Field
 
 from openoms.api.deps import DB, actor_of, require
 from openoms.api.schemas import (
@@ -15,10 +17,11 @@ from openoms.api.schemas import (
     StockLevelRead,
     StockReceive,
     StockSet,
+    Strict,
     error_responses,
 )
 from openoms.domain.inventory import LedgerEntryType
-from openoms.services import inventory
+from openoms.services import inventory, stock_ops
 from openoms.services.apikeys import Principal
 from openoms.services.common import MAX_ID
 from openoms.services.idempotency import request_fingerprint
@@ -91,10 +94,56 @@ def availability(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after_sku: Annotated[str | None, Query(description="Page on from this SKU when no sku is given")] = None,
 ) -> list[dict[str, Any]]:
-    """Available to promise (on hand - reserved) per location and across the network."""
+    """Available to promise (on hand - reserved - safety stock) per location and across the network."""
     return inventory.availability(db, sku, location, limit=limit, after_sku=after_sku)
 
 
 @router.get("/availability/{sku}", response_model=Availability, dependencies=[Depends(require("inventory:read"))])
 def availability_of(db: DB, sku: str) -> dict[str, Any]:
     return inventory.availability(db, [sku])[0]
+
+
+class StockPolicy(Strict):
+    safety_stock: Annotated[int, Field(ge=0, le=100_000_000)] = Field(
+        description="Units kept back: never reserved for orders"
+    )
+    reorder_point: Annotated[int, Field(ge=0, le=100_000_000)] | None = Field(
+        description="Low stock when on hand - reserved + open inbound <= this; null for no alert"
+    )
+
+
+class StockPolicyRead(BaseModel):
+    sku: str
+    name: str
+    location: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available: int = Field(description="on hand - reserved - safety stock (never below 0)")
+    inbound: int = Field(description="Units still expected on open inbound lots (incl. transfers in transit)")
+    reorder_point: int | None
+    low: bool = Field(description="on hand - reserved + inbound <= reorder point")
+    low_since: dt.datetime | None
+    shortfall: int = Field(description="How far below the reorder point (0 when at it or above)")
+
+
+@router.put("/stock/{sku}/{location}/policy", response_model=StockPolicyRead, responses=error_responses(422))
+def set_stock_policy(
+    db: DB,
+    sku: Annotated[str, Path(max_length=64)],
+    location: Annotated[str, Path(max_length=64)],
+    body: StockPolicy,
+    principal: Writer,
+) -> dict[str, Any]:
+    """Set the safety stock and reorder point of a SKU at a location."""
+    return stock_ops.set_stock_policy(
+        db, sku, location, safety_stock=body.safety_stock, reorder_point=body.reorder_point, actor=actor_of(principal)
+    )
+
+
+@router.get("/stock/alerts", response_model=list[StockPolicyRead], dependencies=[Depends(require("inventory:read"))])
+def low_stock_alerts(
+    db: DB, location: Annotated[str | None, Query(max_length=64, description="Only this location")] = None
+) -> list[dict[str, Any]]:
+    """Stock rows at or below their reorder point now, furthest below first."""
+    return stock_ops.low_stock(db, location=location)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from openoms.api.errors import STATUS
 from openoms.domain.access import Permission
-from openoms.domain.errors import DomainError, ErrorCode, NotFound, validation_error
+from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
 from openoms.domain.stock_moves import ADJUSTMENT_REASONS, COUNT_REASONS, ManualMove, MoveKind
 from openoms.services import inventory_views as views
 from openoms.services.users import CurrentUser
@@ -122,6 +122,7 @@ def _sku_page(
         "form": form or {},
         "can_receive": user.can(Permission.INVENTORY_RECEIVE),
         "can_adjust": user.can(Permission.INVENTORY_ADJUST),
+        "can_plan": user.can(Permission.INVENTORY_PLAN),
         "locations": [loc for loc in position["locations"] if loc["active"]],
     }
     if location is None:
@@ -229,6 +230,59 @@ async def adjust(
     request: Request, path: str, user: CurrentUser = Depends(permitted(Permission.INVENTORY_ADJUST))
 ) -> Any:
     return await _move(request, user, path, None)
+
+
+@router.post("/inventory/{path:path}/policy")
+async def stock_policy(
+    request: Request, path: str, user: CurrentUser = Depends(permitted(Permission.INVENTORY_PLAN))
+) -> Any:
+    """Safety stock and reorder point of a SKU at a location (the form on its ledger page)."""
+    from openoms.services import stock_ops
+
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    location = values.get("location", "").strip()
+    errors: dict[str, str] = {}
+    figures: dict[str, int | None] = {}
+    for name in ("safety_stock", "reorder_point"):
+        raw = values.get(name, "").strip().replace(",", "")
+        if not raw:
+            if name == "safety_stock":
+                figures[name] = 0
+            else:
+                figures[name] = None
+        elif raw.isascii() and raw.isdigit() and len(raw) <= 9:
+            figures[name] = int(raw)
+        else:
+            errors[name] = "enter a whole number of units, 0 or more"
+    try:
+        if errors:
+            raise DomainError(ErrorCode.VALIDATION_ERROR, "invalid", [FieldError(k, v) for k, v in errors.items()])
+        row = await run_in_threadpool(
+            stock_ops.set_stock_policy,
+            request.app.state.db,
+            path,
+            location,
+            safety_stock=figures["safety_stock"] or 0,
+            reorder_point=figures["reorder_point"],
+            actor=user.actor,
+        )
+    except DomainError as exc:
+        state = {
+            "which": "policy",
+            "values": values,
+            "errors": {e.field: e.reason for e in exc.errors},
+            "message": "Nothing was changed. Check the fields marked below.",
+        }
+        return await run_in_threadpool(
+            _sku_page, request, user, path, location or None, form=state, status_code=STATUS.get(exc.code, 400)
+        )
+    rp = "no reorder point" if row["reorder_point"] is None else f"reorder point {row['reorder_point']:,}"
+    return redirect(
+        f"/inventory/{path}/{location}",
+        f"Stock policy of {path} at {location} saved: safety stock {row['safety_stock']:,}, {rp}."
+        + (" It is low now." if row["low"] else ""),
+    )
 
 
 @router.get("/inventory/{path:path}", response_class=HTMLResponse)
