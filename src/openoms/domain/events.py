@@ -20,6 +20,7 @@ class EventType(StrEnum):
     SHIPMENT_CREATED = "shipment.created"
     SHIPMENT_TRACKING = "shipment.tracking"  # a package's tracking status changed (or its alert cleared)
     SHIPMENT_EXCEPTION = "shipment.exception"  # a carrier exception raised the dashboard alert
+    SHIPMENT_EXCEPTION_ACKNOWLEDGED = "shipment.exception_acknowledged"  # a person cleared the alert
     SHIPMENT_DELIVERED = "shipment.delivered"  # every package delivered; carries the promise outcome
     STOCK_RESERVED = "stock.reserved"
     STOCK_RELEASED = "stock.released"
