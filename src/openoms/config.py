@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="Shared secret(s) for POST /api/v1/tracking/webhook, comma-separated (several while "
         "rotating). Empty: the webhook refuses every request.",
     )
+    easypost_webhook_secrets: str = Field(
+        default="",
+        description="EasyPost webhook secret(s), comma-separated: lets POST /api/v1/tracking/webhook?format=easypost "
+        "accept EasyPost's own X-Hmac-Signature header. Empty: EasyPost events need an OpenOMS-Signature.",
+    )
     var_dir: Path = Path("var")
     # Customer e-mail (docs/notifications.md). No SMTP host: e-mail is off, and recorded as skipped.
     smtp_host: str = Field(default="", description="SMTP server for customer e-mail; empty: e-mail is off.")
@@ -81,6 +86,10 @@ class Settings(BaseSettings):
     @property
     def tracking_webhook_secret_list(self) -> list[str]:
         return [s.strip() for s in self.tracking_webhook_secrets.split(",") if s.strip()]
+
+    @property
+    def easypost_webhook_secret_list(self) -> list[str]:
+        return [s.strip() for s in self.easypost_webhook_secrets.split(",") if s.strip()]
 
 
 @lru_cache

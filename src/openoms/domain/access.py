@@ -45,6 +45,7 @@ class Permission(StrEnum):
     ORDERS_RELEASE = "orders.release"  # hand an allocated order to its locations
     FULFILMENT_VIEW = "fulfilment.view"  # the locations' queues, fulfilment orders, shipments
     FULFILMENT_WORK = "fulfilment.work"  # accept, pick, pack, ship, reject a fulfilment line
+    TRACKING_RESOLVE = "tracking.resolve"  # acknowledge a carrier exception: clears the dashboard alert
     INVENTORY_VIEW = "inventory.view"
     INVENTORY_RECEIVE = "inventory.receive"
     INVENTORY_ADJUST = "inventory.adjust"
@@ -76,6 +77,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ORDERS_RELEASE: "Release orders to fulfilment",
     Permission.FULFILMENT_VIEW: "See fulfilment queues, fulfilment orders and shipments",
     Permission.FULFILMENT_WORK: "Accept, pick, pack, ship and reject fulfilment work",
+    Permission.TRACKING_RESOLVE: "Acknowledge carrier tracking exceptions",
     Permission.INVENTORY_VIEW: "See inventory and its ledger",
     Permission.INVENTORY_RECEIVE: "Receive stock",
     Permission.INVENTORY_ADJUST: "Adjust and count stock",
@@ -109,6 +111,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.ORDERS_REJECT_LINE,
         P.ORDERS_RELEASE,
         P.FULFILMENT_WORK,
+        P.TRACKING_RESOLVE,
         P.ROUTING_VIEW,
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
@@ -117,8 +120,10 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
     },
-    # Talks to customers: takes phone orders, cancels on request, holds for a question.
-    Role.CUSTOMER_SERVICE: _EVERYONE | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL},
+    # Talks to customers: takes phone orders, cancels on request, holds for a question, and
+    # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
+    Role.CUSTOMER_SERVICE: _EVERYONE
+    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
     # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor

@@ -20,6 +20,7 @@ class EventType(StrEnum):
     SHIPMENT_CREATED = "shipment.created"
     SHIPMENT_TRACKING = "shipment.tracking"  # a package's tracking status changed (or its alert cleared)
     SHIPMENT_EXCEPTION = "shipment.exception"  # a carrier exception raised the dashboard alert
+    SHIPMENT_EXCEPTION_ACKNOWLEDGED = "shipment.exception_acknowledged"  # a person cleared the alert
     SHIPMENT_DELIVERED = "shipment.delivered"  # every package delivered; carries the promise outcome
     NOTIFICATION_SENT = "notification.sent"  # timeline only: an e-mail went to the customer
     NOTIFICATION_FAILED = "notification.failed"  # timeline only: the first failed try, retried by the worker

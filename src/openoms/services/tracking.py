@@ -29,6 +29,7 @@ from openoms.adapters.db.tables import (
     Shipment,
     ShipmentPackage,
     TrackingEventRecord,
+    TrackingExceptionAck,
     table,
 )
 from openoms.domain import orders as rules
@@ -55,6 +56,7 @@ pkg_t = table(ShipmentPackage)
 pl_t = table(PackageLine)
 fl_t = table(FulfilmentLine)
 events_t = table(TrackingEventRecord)
+acks_t = table(TrackingExceptionAck)
 
 # --------------------------------------------------------------------------- destination timezone
 
@@ -299,6 +301,15 @@ def _describe(event: TrackingEvent) -> str:
     return text
 
 
+def is_acknowledged(conn: Connection, package_id: int, exception_at: dt.datetime) -> bool:
+    """Whether a person already acknowledged this exception (services/shipment_views.py): then
+    replaying the package's events, which still end in it, must not raise the alert again."""
+    found = conn.execute(
+        select(acks_t.c.id).where(acks_t.c.package_id == package_id, acks_t.c.exception_at == exception_at)
+    ).first()
+    return found is not None
+
+
 def _apply(db: Database, package: _Package, batch: Sequence[TrackingEvent], actor: Actor) -> PackageOutcome:
     out = PackageOutcome(package, received=len(batch))
     with db.begin() as conn:
@@ -315,7 +326,7 @@ def _apply(db: Database, package: _Package, batch: Sequence[TrackingEvent], acto
             applied.append(update_)
         out.recorded = len(applied)
         out.status = tracking.status.value if tracking.status else None
-        out.exception_open = tracking.needs_attention
+        out.exception_open = bool(pkg.exception_open)  # as stored (an acknowledged alert stays closed)
         out.delivered_at = tracking.delivered_at
         if not applied:
             out.order_status = order.status
@@ -346,6 +357,8 @@ def _apply(db: Database, package: _Package, batch: Sequence[TrackingEvent], acto
             ],
         )
         exception = tracking.open_exception
+        acknowledged = exception is not None and is_acknowledged(conn, package.id, exception.occurred_at)
+        out.exception_open = exception is not None and not acknowledged
         conn.execute(
             update(pkg_t)
             .where(pkg_t.c.id == package.id)
@@ -353,7 +366,7 @@ def _apply(db: Database, package: _Package, batch: Sequence[TrackingEvent], acto
                 tracking_status=out.status,
                 status_since=tracking.status_since,
                 delivered_at=tracking.delivered_at,
-                exception_open=exception is not None,
+                exception_open=out.exception_open,
                 exception_reason=_exception_reason(exception),
                 exception_at=exception.occurred_at if exception else None,
             )

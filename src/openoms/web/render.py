@@ -40,6 +40,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Orders", "/orders", Permission.ORDERS_VIEW, "Work", "list"),
     NavItem("New phone order", "/orders/new", Permission.ORDERS_CREATE, "Work", "phone"),
     NavItem("Fulfilment", "/fulfilment", Permission.FULFILMENT_VIEW, "Work", "package"),
+    NavItem("Shipments", "/shipments", Permission.FULFILMENT_VIEW, "Work", "truck"),
     NavItem("Inventory", "/inventory", Permission.INVENTORY_VIEW, "Work", "boxes"),
     NavItem("Inbound", "/inbound", Permission.INVENTORY_VIEW, "Work", "truck"),
     NavItem("Transfers", "/transfers", Permission.INVENTORY_VIEW, "Work", "route"),

@@ -15,6 +15,7 @@ import hmac
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -140,6 +141,46 @@ def verify_webhook_signature(
             f"signed {-age} s in the future; at most {tolerance_seconds} s of clock skew is accepted",
         )
     return timestamp
+
+
+# --------------------------------------------------------------------------- EasyPost signature
+
+EASYPOST_SIGNATURE_HEADER = "X-Hmac-Signature"
+EASYPOST_SIGNATURE_PREFIX = "hmac-sha256-hex="
+
+
+def easypost_signature(body: bytes, secret: str) -> str:
+    """The ``X-Hmac-Signature`` value EasyPost sends: ``hmac-sha256-hex=`` and the hex
+    HMAC-SHA256 of the raw body, keyed with the webhook secret normalised to Unicode NFKD and
+    encoded as UTF-8 (as EasyPost's own client libraries compute it, so a secret typed with a
+    composed or a decomposed accent gives the same key)."""
+    key = unicodedata.normalize("NFKD", secret).encode("utf-8")
+    return EASYPOST_SIGNATURE_PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify_easypost_signature(body: bytes, header: str | None, secrets: str | Sequence[str]) -> None:
+    """Accept the raw body only if ``X-Hmac-Signature`` is its EasyPost signature under one of
+    ``secrets``; raises ``SignatureError`` otherwise. EasyPost signs no timestamp, so there is
+    nothing to check for age: a replayed body carries tracking details already recorded, and
+    those are duplicates (docs/adr/0023-easypost-webhook-signatures.md)."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not keys or any(not k for k in keys):
+        raise ValueError("no EasyPost webhook secret configured")
+    if header is None or not header.strip():
+        raise SignatureError(SignatureFailure.MISSING_HEADER, f"the {EASYPOST_SIGNATURE_HEADER} header is missing")
+    value = header.strip()
+    digest = value[len(EASYPOST_SIGNATURE_PREFIX) :]
+    if not value.startswith(EASYPOST_SIGNATURE_PREFIX) or not _HEX_SHA256.fullmatch(digest):
+        raise SignatureError(
+            SignatureFailure.MALFORMED_HEADER,
+            f"{EASYPOST_SIGNATURE_HEADER} is not {EASYPOST_SIGNATURE_PREFIX}<64 hex digits>",
+        )
+    candidate = EASYPOST_SIGNATURE_PREFIX + digest.lower()
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(easypost_signature(body, key), candidate)
+    if not matched:
+        raise SignatureError(SignatureFailure.MISMATCH, "the signature does not match the body with the webhook secret")
 
 
 # --------------------------------------------------------------------------- shared parsing

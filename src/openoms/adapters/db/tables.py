@@ -757,6 +757,23 @@ class TransferLine(Base):
     inbound_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbound_stock.id"))
 
 
+class TrackingExceptionAck(Base):
+    """A person acknowledged a package's carrier exception: it leaves the dashboard alert, and a
+    later event that replays to the same exception does not raise it again. One per exception
+    (the exception is named by the time it happened); kept for the history."""
+
+    __tablename__ = "tracking_exception_acks"
+    __table_args__ = (Index("uq_tracking_exception_acks_package_exception", "package_id", "exception_at", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    package_id: Mapped[int] = mapped_column(BigId, ForeignKey("shipment_packages.id", ondelete="CASCADE"))
+    exception_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    exception_reason: Mapped[str | None] = mapped_column(String(500))
+    acknowledged_by: Mapped[str] = mapped_column(String(128))
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
 def table(model: type[Base]) -> Table:
     """The Core table behind a model, typed for SQLAlchemy Core statements."""
     return cast(Table, model.__table__)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from openoms.adapters.carriers.tracking_inbound import (
+    EASYPOST_SIGNATURE_HEADER,
     MAX_EVENTS_PER_PAYLOAD,
     SIGNATURE_HEADER,
     SignatureError,
@@ -18,6 +19,7 @@ from openoms.adapters.carriers.tracking_inbound import (
     parse_easypost_event,
     parse_openoms_tracking,
     parse_tracking_csv,
+    verify_easypost_signature,
     verify_webhook_signature,
 )
 from openoms.api.deps import DB, actor_of, require
@@ -133,6 +135,19 @@ def _refuse_nul(raw: bytes) -> None:
         raise validation_error("body", "contains a NUL character")
 
 
+def _easypost_signed(request: Request, settings: Any) -> bool:
+    """Which signature an EasyPost event is checked with. An ``OpenOMS-Signature`` (a relay
+    that signs with a timestamp) always wins; without one, EasyPost's own ``X-Hmac-Signature``
+    when it is sent, when an EasyPost secret is set, or when no OpenOMS secret is."""
+    if request.headers.get(SIGNATURE_HEADER) is not None:
+        return False
+    return (
+        request.headers.get(EASYPOST_SIGNATURE_HEADER) is not None
+        or bool(settings.easypost_webhook_secret_list)
+        or not settings.tracking_webhook_secret_list
+    )
+
+
 async def _record(events: list[TrackingEvent], db: Any, actor: Actor) -> dict[str, Any]:
     return await run_in_threadpool(tracking.record_events, db, events, actor)
 
@@ -146,10 +161,17 @@ async def _record(events: list[TrackingEvent], db: Any, actor: Actor) -> dict[st
             {
                 "name": SIGNATURE_HEADER,
                 "in": "header",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string"},
                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>",
-            }
+            },
+            {
+                "name": EASYPOST_SIGNATURE_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "format=easypost only: hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>",
+            },
         ],
     },
 )
@@ -162,24 +184,32 @@ async def webhook(
     ] = "openoms",
 ) -> dict[str, Any]:
     """Tracking events from a carrier, 3PL or aggregator. No API key: the body must be signed
-    with a shared secret (`OpenOMS-Signature`, docs/tracking.md); 401 says why it was refused.
+    with a shared secret (`OpenOMS-Signature`, docs/tracking.md), or for `format=easypost` with
+    EasyPost's own `X-Hmac-Signature`; 401 says why it was refused.
     Tracking numbers that match no package are listed in the answer, not refused."""
     raw = await request.body()
-    secrets = request.app.state.settings.tracking_webhook_secret_list
+    settings = request.app.state.settings
+    easypost = fmt == "easypost" and _easypost_signed(request, settings)
+    header = EASYPOST_SIGNATURE_HEADER if easypost else SIGNATURE_HEADER
+    setting = "OPENOMS_EASYPOST_WEBHOOK_SECRETS" if easypost else "OPENOMS_TRACKING_WEBHOOK_SECRETS"
+    secrets = settings.easypost_webhook_secret_list if easypost else settings.tracking_webhook_secret_list
     if not secrets:
         raise DomainError(
             ErrorCode.UNAUTHORIZED,
-            "the tracking webhook is not configured: set OPENOMS_TRACKING_WEBHOOK_SECRETS",
-            [FieldError(SIGNATURE_HEADER, "not_configured")],
+            f"the tracking webhook is not configured: set {setting}",
+            [FieldError(header, "not_configured")],
             extra={"reason": "not_configured"},
         )
     try:
-        verify_webhook_signature(raw, request.headers.get(SIGNATURE_HEADER), secrets, now=utcnow())
+        if easypost:
+            verify_easypost_signature(raw, request.headers.get(header), secrets)
+        else:
+            verify_webhook_signature(raw, request.headers.get(header), secrets, now=utcnow())
     except SignatureError as exc:
         raise DomainError(
             ErrorCode.UNAUTHORIZED,
             f"webhook signature refused ({exc.reason.value}): {exc.detail}",
-            [FieldError(SIGNATURE_HEADER, exc.reason.value)],
+            [FieldError(header, exc.reason.value)],
             extra={"reason": exc.reason.value},
         ) from None
     _refuse_nul(raw)

@@ -28,12 +28,14 @@ from openoms.web.routes.forms import Errors, checked, domain_errors, form_data, 
 from openoms.web.routes.fulfilment import router as fulfilment_router
 from openoms.web.routes.outbox_pages import router as outbox_router
 from openoms.web.routes.routing_admin import router as routing_router
+from openoms.web.routes.shipments import router as shipments_router
 
 router = APIRouter(include_in_schema=False)
 # Routing rules and carrier rates: set-up pages with their own module, served with these.
 router.include_router(routing_router)
 router.include_router(fulfilment_router)
 router.include_router(outbox_router)
+router.include_router(shipments_router)
 
 AUDIT_PER_PAGE = 50
 

@@ -26,7 +26,7 @@ from openoms.domain import fulfillment as fx
 from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode, NotFound
 from openoms.domain.fulfillment import FulfilmentStatus, PackageInput, fulfilment_number
-from openoms.services import catalog, fulfillment, order_search, sourcing
+from openoms.services import catalog, fulfillment, order_search, shipment_views, sourcing
 from openoms.services.common import utcnow
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -155,51 +155,48 @@ def queue(request: Request, user: CurrentUser = Depends(permitted(Permission.FUL
     by_code = {str(loc["code"]): loc for loc in locations}
     if code and code not in by_code:
         raise NotFound("Location", code)
-    open_work = [
-        _queue_row(fo, now)
-        for fo in fulfillment.list_fulfilment_orders(
-            db, location=code or None, status=OPEN_STATUSES, limit=OPEN_QUEUE_LIMIT
-        )
-    ]
+    # Exact figures from grouped counts; the rows themselves stop at OPEN_QUEUE_LIMIT.
+    totals = shipment_views.open_work_counts(db, code or None, old_before=now - dt.timedelta(hours=OLD_HOURS))
     context: dict[str, Any] = {
         "locations": locations,
         "location": by_code.get(code),
         "open_statuses": OPEN_STATUSES,
         "closed_statuses": CLOSED_STATUSES,
         "old_hours": OLD_HOURS,
-        "capped": len(open_work) >= OPEN_QUEUE_LIMIT,
         "limit": OPEN_QUEUE_LIMIT,
     }
     if not code:
-        per_location: dict[str, list[dict[str, Any]]] = {}
-        for row in open_work:
-            per_location.setdefault(str(row["location"]), []).append(row)
         overview = []
         for loc in locations:
-            rows = per_location.get(str(loc["code"]), [])
-            if not rows and not loc.get("active", True):
+            t = totals.get(str(loc["code"]), {"open": 0, "units": 0, "old": 0, "by_status": {}, "oldest": None})
+            if not t["open"] and not loc.get("active", True):
                 continue
-            counts = Counter(str(r["status"]) for r in rows)
             overview.append(
                 {
                     "location": loc,
-                    "open": len(rows),
-                    "units": sum(r["units_open"] for r in rows),
-                    "counts": [(s, counts[s.value]) for s in OPEN_STATUSES if counts[s.value]],
-                    "oldest": rows[0] if rows else None,
-                    "old": sum(1 for r in rows if r["old"]),
+                    "open": t["open"],
+                    "units": t["units"],
+                    "counts": [(s, t["by_status"][s.value]) for s in OPEN_STATUSES if t["by_status"].get(s.value)],
+                    "oldest": {"age": age_text(t["oldest"], now)} if t["oldest"] else None,
+                    "old": t["old"],
                 }
             )
         overview.sort(key=lambda o: (-o["open"], str(o["location"]["code"])))
         context["overview"] = overview
         return page(request, "fulfilment/queue.html", context, user=user, title="Fulfilment")
 
+    open_work = [
+        _queue_row(fo, now)
+        for fo in fulfillment.list_fulfilment_orders(db, location=code, status=OPEN_STATUSES, limit=OPEN_QUEUE_LIMIT)
+    ]
+    here = totals.get(code, {"open": 0, "units": 0, "old": 0, "by_status": {}})
+    context["capped"] = here["open"] > len(open_work)
     try:
         status = None if wanted == "open" else FulfilmentStatus(wanted)
     except ValueError:
         status = None
         wanted = "open"
-    counts = Counter(str(r["status"]) for r in open_work)
+    counts = Counter(here["by_status"])
     after = request.query_params.get("after")
     after_id = int(after) if after and after.isascii() and after.isdigit() and len(after) < 19 else None
     next_url = None
@@ -219,9 +216,10 @@ def queue(request: Request, user: CurrentUser = Depends(permitted(Permission.FUL
             "rows": rows,
             "status": wanted,
             "counts": counts,
-            "open_total": len(open_work),
-            "units_open": sum(r["units_open"] for r in open_work),
-            "old_count": sum(1 for r in open_work if r["old"]),
+            "open_total": here["open"],
+            "units_open": here["units"],
+            "old_count": here["old"],
+            "shown": len(open_work),
             "next_url": next_url,
             "paged": after_id is not None,
         }
