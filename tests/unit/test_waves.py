@@ -125,7 +125,9 @@ def test_no_waves_on_weekends_or_holidays_next_wave_skips_them() -> None:
 def test_wave_on_the_day_clocks_go_forward() -> None:
     day = dt.date(2026, 3, 8)  # US clocks go forward at 02:00 in Los Angeles, a Sunday
     p = policy("America/Los_Angeles", ("01:30", "02:30", "03:30", "09:00"), cutoff=None)
-    p = ReleasePolicy(p.code, p.mode, LocationCalendar("America/Los_Angeles", workdays=frozenset(range(7))), p.wave_times)
+    p = ReleasePolicy(
+        p.code, p.mode, LocationCalendar("America/Los_Angeles", workdays=frozenset(range(7))), p.wave_times
+    )
     waves = waves_on(p, day)
     # 02:30 does not exist that day: read with winter time it is 03:30 summer time, the same
     # instant as the 03:30 wave, so it runs once.
