@@ -264,10 +264,11 @@ def _progress() -> Progress:
     )
 
 
-from openoms import cli_routing, cli_simulate  # noqa: E402  (their commands use the helpers above)
+from openoms import cli_routing, cli_simulate, cli_waves  # noqa: E402  (their commands use the helpers above)
 
 cli_routing.register(app)
 cli_simulate.register(app)
+cli_waves.register(app)
 
 
 def main() -> Any:  # pragma: no cover

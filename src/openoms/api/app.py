@@ -14,7 +14,7 @@ from openoms import __version__
 from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
-from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock
+from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, waves
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(routing.router)
     app.include_router(inbound.router)
     app.include_router(fulfilment.router)
+    app.include_router(waves.router)
     app.include_router(tracking_api.router)
     app.include_router(catalog.router)
     app.include_router(session.router)
