@@ -25,6 +25,7 @@ from openoms.web.routes import admin, catalog_pages, dashboard, session
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
+from openoms.web.routes import waves as wave_pages
 
 DESCRIPTION = """
 OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # /orders/new (phone orders) must come before any /orders/{id} page route.
     app.include_router(phone_order_pages.router)
     app.include_router(order_pages.router)
+    app.include_router(wave_pages.router)
     app.include_router(inventory_pages.router)
     app.include_router(dashboard.router)
     app.include_router(pages.router)

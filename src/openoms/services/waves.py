@@ -572,9 +572,13 @@ def overview(db: Database, now: dt.datetime | None = None, *, recent: int = 5) -
             used = released_units_today(conn, int(row.id), today, row.timezone)
             waiting = _candidates(conn, int(row.id))
             nxt = wv.next_wave(policy, now)
-            runs = conn.execute(
-                _wave_select().where(waves_t.c.location_id == row.id).order_by(waves_t.c.id.desc()).limit(recent)
-            ).all()
+            runs = (
+                conn.execute(
+                    _wave_select().where(waves_t.c.location_id == row.id).order_by(waves_t.c.id.desc()).limit(recent)
+                ).all()
+                if recent
+                else []
+            )
             out.append(
                 {
                     "location": row.code,
