@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openoms.adapters.db.engine import Database
-from openoms.adapters.db.journal import record_order_event
+from openoms.adapters.db.journal import OrderEventRow, record_order_events
 from openoms.adapters.db.tables import (
     FulfilmentLine,
     FulfilmentOrder,
@@ -284,27 +284,30 @@ def _release_parts(
     by_order: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         by_order[int(r.order_id)].append(r)
-    made: list[tuple[int, int]] = []
-    fl_rows: list[dict[str, Any]] = []
-    for order_id in sorted(by_order):
-        fo_id = conn.execute(
-            insert(fo_t)
-            .values(
-                order_id=order_id,
-                location_id=location_id,
-                status=FulfilmentStatus.RELEASED.value,
-                released_by=actor,
-                released_at=now,
-                updated_at=now,
-                version=1,
-                wave_id=wave_id,
-            )
-            .returning(fo_t.c.id)
-        ).scalar_one()
-        made.append((order_id, int(fo_id)))
-        fl_rows.extend(
+    ids = sorted(by_order)
+    inserted = conn.execute(
+        insert(fo_t).returning(fo_t.c.id, fo_t.c.order_id, sort_by_parameter_order=True),
+        [
             {
-                "fulfilment_order_id": fo_id,
+                "order_id": order_id,
+                "location_id": location_id,
+                "status": FulfilmentStatus.RELEASED.value,
+                "released_by": actor,
+                "released_at": now,
+                "updated_at": now,
+                "version": 1,
+                "wave_id": wave_id,
+            }
+            for order_id in ids
+        ],
+    ).all()
+    made = [(int(r.order_id), int(r.id)) for r in inserted]
+    fo_of = dict(made)
+    conn.execute(
+        insert(fl_t),
+        [
+            {
+                "fulfilment_order_id": fo_of[int(r.order_id)],
                 "reservation_id": r.id,
                 "order_line_id": r.order_line_id,
                 "product_id": r.product_id,
@@ -312,11 +315,9 @@ def _release_parts(
                 "sku": r.sku,
                 "quantity": r.quantity,
             }
-            for r in by_order[order_id]
-        )
-    if fl_rows:
-        conn.execute(insert(fl_t), fl_rows)
-    ids = sorted(by_order)
+            for r in rows
+        ],
+    )
     still_waiting = {
         int(x)
         for x in conn.execute(
@@ -336,35 +337,40 @@ def _release_parts(
     for oid, status in conn.execute(select(lines_t.c.order_id, lines_t.c.status).where(lines_t.c.order_id.in_(ids))):
         statuses[int(oid)].append(LineStatus(status))
     current = dict(conn.execute(select(orders_t.c.id, orders_t.c.status).where(orders_t.c.id.in_(ids))).all())
-    fo_of = dict(made)
+    by_status: dict[OrderStatus, list[int]] = defaultdict(list)
+    events: list[OrderEventRow] = []
+    number = wv.wave_number(wave_id)
     for order_id in ids:
         ref = rules.order_number(order_id)
         before = OrderStatus(current[order_id])
         after = rules.rollup_status(statuses[order_id])
         if after != before:
             rules.check_order_transition(ref, before, after)
+        by_status[after].append(order_id)
+        fo = fulfilment_number(fo_of[order_id])
+        lines = [{"line": r.line_number, "sku": r.sku, "quantity": r.quantity} for r in by_order[order_id]]
+        summary = [{"fulfilment_order": fo, "location": code, "lines": lines}]
+        events.append(
+            OrderEventRow(
+                order_id=order_id,
+                event_type=EventType.ORDER_RELEASED,
+                actor=actor,
+                message=f"Released to {code} ({fo}: {len(lines)} line(s)) by {actor}",
+                data={"fulfilment_orders": summary, "wave": number},
+                publish={
+                    "order": {"id": order_id, "order_number": ref, "status": after.value},
+                    "released": summary,
+                    "wave": number,
+                },
+            )
+        )
+    for status, order_ids in by_status.items():
         conn.execute(
             update(orders_t)
-            .where(orders_t.c.id == order_id)
-            .values(status=after.value, updated_at=now, version=orders_t.c.version + 1)
+            .where(orders_t.c.id.in_(order_ids))
+            .values(status=status.value, updated_at=now, version=orders_t.c.version + 1)
         )
-        number = fulfilment_number(fo_of[order_id])
-        lines = [{"line": r.line_number, "sku": r.sku, "quantity": r.quantity} for r in by_order[order_id]]
-        summary = [{"fulfilment_order": number, "location": code, "lines": lines}]
-        record_order_event(
-            conn,
-            order_id=order_id,
-            event_type=EventType.ORDER_RELEASED,
-            actor=actor,
-            message=f"Released to {code} ({number}: {len(lines)} line(s)) by {actor}",
-            data={"fulfilment_orders": summary, "wave": wv.wave_number(wave_id)},
-            publish={
-                "order": {"id": order_id, "order_number": ref, "status": after.value},
-                "released": summary,
-                "wave": wv.wave_number(wave_id),
-            },
-            now=now,
-        )
+    record_order_events(conn, events, now=now)
     return made
 
 
