@@ -103,6 +103,38 @@ def test_waves_release_what_was_captured_before_them_within_capacity_once(api: T
     assert run_check(db).ok
 
 
+def _west(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=PT).astimezone(dt.UTC)
+
+
+def test_wave_release_at_cut_off_in_the_locations_timezone(api: TestClient, db: Database) -> None:
+    """WH-WEST (Los Angeles, cut-off 15:00) releases at 09:00 and at its cut-off: an order
+    captured at 14:30 local, promised today, is released at 15:00 Los Angeles time (23:00 UTC),
+    not at 15:00 UTC or New York's 15:00."""
+    seed(db, {("A", "WH-WEST"): 10})
+    _policy(api, "WH-WEST", release_mode="waves", wave_times=["09:00"])
+    [early, late] = [
+        api.post("/api/v1/orders", json=order_body([("A", 1)], CA, external_order_id=f"CUT-{i}")).json()["id"]
+        for i in range(2)
+    ]
+    _set(db, early, _west(8, 0), DAY)
+    _set(db, late, _west(14, 30), DAY)
+    assert waves.release_due_waves(db, _west(9, 0)) == 1  # the 09:00 wave: the 08:00 order
+    assert waves.release_due_waves(db, dt.datetime.combine(DAY, dt.time(15), tzinfo=dt.UTC)) == 0  # 07:00 LA
+    assert waves.release_due_waves(db, dt.datetime.combine(DAY, dt.time(15), tzinfo=ET)) == 0  # 12:00 LA
+    assert waves.release_due_waves(db, _west(14, 59)) == 0
+    assert waves.release_due_waves(db, _west(15, 0)) == 1  # the cut-off wave
+    [cut] = [
+        w
+        for w in waves.list_waves(db, location="WH-WEST", day=DAY)
+        if w["fulfilment_orders"] and "15:00" in w["local_time"]
+    ]
+    assert cut["scheduled_for"] == dt.datetime(2026, 12, 2, 23, 0, tzinfo=dt.UTC)
+    assert cut["local_time"] == "2026-12-02 15:00 PST"
+    assert {f.order_id for f in _fos(db)} == {early, late}
+    assert run_check(db).ok
+
+
 def test_automatic_release_held_orders_wait_and_manual_locations_are_left_alone(api: TestClient, db: Database) -> None:
     seed(db, {("A", "WH-EAST"): 10, ("A", "WH-WEST"): 10})
     _policy(api, "WH-EAST", release_mode="automatic")
