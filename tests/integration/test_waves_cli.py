@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from openoms.adapters.db.tables import Location, table
 from openoms.services import orders as order_service
@@ -51,3 +51,26 @@ def test_release_due_runs_the_wave_once_and_release_location_respects_capacity(m
     failed(migrated("release", "--due", "--location", "WH1"), 2)
     assert "--at" in failed(migrated("release", "--due", "--at", "yesterday"), 2)
     assert "NOPE" in failed(migrated("release", "--location", "NOPE"))
+
+
+def test_import_locations_with_a_release_policy(migrated: Cli) -> None:
+    header = ["code", "name", "kind", "country", "timezone", "release_mode", "wave_times"]
+    bad = migrated.csv(
+        "bad.csv",
+        [header, ["WH-RNO", "Reno", "warehouse", "US", "America/Los_Angeles", "waves", "09:00 9:30"]],
+    )
+    failed(migrated("import", "locations", str(bad)))
+    assert migrated.count("locations") == 0
+    good = migrated.csv(
+        "good.csv",
+        [
+            header,
+            ["WH-RNO", "Reno", "warehouse", "US", "America/Los_Angeles", "waves", "13:00 09:00"],
+            ["ST-NYC", "SoHo", "store", "US", "America/New_York", "automatic", ""],
+        ],
+    )
+    ok(migrated("import", "locations", str(good)))
+    loc = table(Location)
+    with migrated.db.read() as conn:
+        got = {r.code: (r.release_mode, r.wave_times) for r in conn.execute(select(loc))}
+    assert got == {"WH-RNO": ("waves", ["09:00", "13:00"]), "ST-NYC": ("automatic", None)}

@@ -94,6 +94,11 @@ def _wave_times(v: list[str]) -> list[str]:
     return list(parse_wave_times(v))  # ValueError names the time that is wrong
 
 
+def _wave_times_text(v: Any) -> Any:
+    """A CSV cell or form field types them as one text: "09:00 13:00"."""
+    return v.replace(",", " ").split() if isinstance(v, str) else v
+
+
 _LOCAL_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(:([0-5]\d))?$")
 
 
@@ -260,7 +265,10 @@ class LocationFields(Strict):
         description="How its work is released: manual (order by order), automatic (as soon as allocated) "
         "or waves (at wave_times and the cut-off), always within daily_capacity",
     )
-    wave_times: Annotated[list[str], Field(max_length=24), AfterValidator(_wave_times)] | None = Field(
+    wave_times: (
+        Annotated[list[str], BeforeValidator(_wave_times_text), Field(max_length=24), AfterValidator(_wave_times)]
+        | None
+    ) = Field(
         default=None,
         description="Local times of day (HH:MM) its waves run, in waves mode",
         examples=[["09:00", "13:00"]],
