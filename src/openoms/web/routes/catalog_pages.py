@@ -72,9 +72,9 @@ _CHANNEL_KIND_LABELS = {
 LOCATION_KINDS: Mapping[str, str] = {k: _LOCATION_KIND_LABELS.get(k, k) for k in typing.get_args(LocationKind)}
 CHANNEL_KINDS: Mapping[str, str] = {k: _CHANNEL_KIND_LABELS.get(k, k) for k in typing.get_args(ChannelKind)}
 RELEASE_MODES: Mapping[str, str] = {
-    "manual": "Manual: order by order",
-    "automatic": "Automatic: as soon as allocated",
-    "waves": "Waves: at the wave times",
+    "manual": "Manual",
+    "automatic": "Automatic",
+    "waves": "In waves",
 }
 WEEKDAYS: Mapping[str, str] = {d: d.capitalize() for d in WEEKDAY_NAMES}  # "mon" → "Mon"
 DASH = "\u2013"  # en dash, for ranges of days
