@@ -22,6 +22,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
+from openoms.services import waves
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 
@@ -48,8 +49,11 @@ class ScheduledJob:
     run: Callable[[Database, dt.datetime], int]
 
 
-#: Jobs other features plug in (pickup expiry, wave release); ``scheduled_jobs`` returns them.
-SCHEDULED_JOBS: list[ScheduledJob] = []
+#: Jobs other features plug in; ``scheduled_jobs`` returns them. Every minute: release waves
+#: that came due and automatic locations' work (docs/fulfilment.md).
+SCHEDULED_JOBS: list[ScheduledJob] = [
+    ScheduledJob("release waves", dt.timedelta(minutes=1), waves.release_due_waves),
+]
 
 
 def scheduled_jobs() -> list[ScheduledJob]:

@@ -680,3 +680,37 @@ def test_the_audit_log_is_newest_first_filtered_and_paged(
     assert bad.status_code == 422 and "Use a date such as" in bad.text
     backwards = finance.get("/audit?from=2026-02-01&to=2026-01-01")
     assert backwards.status_code == 422 and "on or after" in backwards.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"wave_times": "09:00 9:30"}, "'9:30' is not a local time HH:MM (24 h), e.g. 09:00."),
+        ({"wave_times": "noon"}, "'noon' is not a local time HH:MM (24 h), e.g. 09:00."),
+    ],
+)
+def test_bad_wave_times_are_refused_next_to_the_field_and_change_nothing(
+    app_client: TestClient, db: Database, staff: dict[Role, dict[str, Any]], changes: dict[str, Any], message: str
+) -> None:
+    admin = as_role(app_client, db, Role.ADMIN)
+    before = catalog.LOCATIONS.get(db, "WH1")
+    r = admin.post("/locations/WH1", {**_form_of(before), "release_mode": "waves", **changes})
+    assert r.status_code == 422
+    assert field_error(r.text, "wave_times") == message
+    assert f"Wave times: {message}" in html_lib.unescape(r.text)
+    assert catalog.LOCATIONS.get(db, "WH1") == before
+    assert 'value="waves" selected' in r.text  # what was chosen is shown again
+
+
+def test_release_policy_is_saved_from_the_form(
+    app_client: TestClient, db: Database, staff: dict[Role, dict[str, Any]]
+) -> None:
+    admin = as_role(app_client, db, Role.ADMIN)
+    before = catalog.LOCATIONS.get(db, "WH1")
+    r = admin.post("/locations/WH1", {**_form_of(before), "release_mode": "waves", "wave_times": "13:00, 09:00"})
+    assert r.status_code == 303, r.text
+    row = catalog.LOCATIONS.get(db, "WH1")
+    assert row["release_mode"] == "waves" and row["wave_times"] == ["09:00", "13:00"]
+    assert 'value="09:00 13:00"' in admin.get("/locations/WH1").text
+    r = admin.post("/locations/WH1", {**_form_of(before), "release_mode": "sometimes"})
+    assert r.status_code == 422 and catalog.LOCATIONS.get(db, "WH1")["release_mode"] == "waves"

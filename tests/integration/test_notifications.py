@@ -38,6 +38,11 @@ outbox_t = table(OutboxMessage)
 notes_t = table(Notification)
 
 
+def _outbox_part(result: PassResult) -> tuple[int, int]:
+    """Delivered and failed messages of a pass (the scheduled jobs' counts are their business)."""
+    return result.delivered, result.failed
+
+
 def seed(db: Database, stock: dict[tuple[str, str], int]) -> None:
     """The routing tests' network and stock, with the stock events already delivered: the
     tests count the outbox messages their orders make."""
@@ -170,7 +175,7 @@ def test_capture_then_worker_sends_one_confirmation_in_the_customers_language(
         "de",
     )
 
-    assert worker.run_once() == PassResult()  # nothing due: no second e-mail
+    assert _outbox_part(worker.run_once()) == (0, 0)  # nothing due: no second e-mail
     assert len(inbox.messages) == 1
 
 
@@ -228,7 +233,7 @@ def test_smtp_down_retries_with_back_off_then_delivers_once(api: TestClient, db:
     failed = _timeline(api, order["order_number"], "notification.failed")
     assert len(failed) == 1 and "retries it with back-off" in failed[0]["message"]
 
-    assert worker.run_once() == PassResult()  # not due yet
+    assert _outbox_part(worker.run_once()) == (0, 0)  # not due yet
     clock.advance(minutes=1)
     assert worker.run_once().failed == 1  # second failure: now two minutes
     assert api_outbox(db)[0]["available_at"] == clock.now + dt.timedelta(minutes=2)
@@ -242,7 +247,7 @@ def test_smtp_down_retries_with_back_off_then_delivers_once(api: TestClient, db:
     assert (note["status"], note["attempts"], note["error"]) == ("sent", 3, None)
     assert api_outbox(db)[0]["last_error"] is None
     clock.advance(hours=2)
-    assert worker.run_once() == PassResult() and len(inbox.messages) == 1
+    assert _outbox_part(worker.run_once()) == (0, 0) and len(inbox.messages) == 1
 
 
 class Failing:

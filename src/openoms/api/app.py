@@ -14,7 +14,7 @@ from openoms import __version__
 from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
-from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers
+from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
@@ -26,6 +26,7 @@ from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
 from openoms.web.routes import stock_ops as stock_ops_pages
+from openoms.web.routes import waves as wave_pages
 
 DESCRIPTION = """
 OpenOMS captures orders from every sales channel, reserves stock so that no unit is ever sold
@@ -81,12 +82,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(inbound.router)
     app.include_router(transfers.router)
     app.include_router(fulfilment.router)
+    app.include_router(waves.router)
     app.include_router(tracking_api.router)
     app.include_router(catalog.router)
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.
     app.include_router(phone_order_pages.router)
     app.include_router(order_pages.router)
+    app.include_router(wave_pages.router)
     app.include_router(inventory_pages.router)
     app.include_router(stock_ops_pages.router)
     app.include_router(dashboard.router)

@@ -88,6 +88,17 @@ def _holiday_calendar(v: str) -> str:
     return f"{country}-{subdivision}" if subdivision else country
 
 
+def _wave_times(v: list[str]) -> list[str]:
+    from openoms.domain.waves import parse_wave_times
+
+    return list(parse_wave_times(v))  # ValueError names the time that is wrong
+
+
+def _wave_times_text(v: Any) -> Any:
+    """A CSV cell or form field types them as one text: "09:00 13:00"."""
+    return v.replace(",", " ").split() if isinstance(v, str) else v
+
+
 _LOCAL_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(:([0-5]\d))?$")
 
 
@@ -253,6 +264,19 @@ class LocationFields(Strict):
     channels: Annotated[list[Code], Field(max_length=100)] | None = Field(
         default=None, description="Channel codes it serves; null: every channel"
     )
+    release_mode: Literal["manual", "automatic", "waves"] | None = Field(
+        default=None,
+        description="How its work is released: manual (order by order), automatic (as soon as allocated) "
+        "or waves (at wave_times and the cut-off), always within daily_capacity",
+    )
+    wave_times: (
+        Annotated[list[str], BeforeValidator(_wave_times_text), Field(max_length=24), AfterValidator(_wave_times)]
+        | None
+    ) = Field(
+        default=None,
+        description="Local times of day (HH:MM) its waves run, in waves mode",
+        examples=[["09:00", "13:00"]],
+    )
 
 
 class LocationCreate(LocationFields):
@@ -270,6 +294,7 @@ class LocationCreate(LocationFields):
     secure: bool = False
     workdays: Annotated[str, AfterValidator(_workdays)] = "mon tue wed thu fri"
     handling_days: Annotated[int, Field(ge=0, le=30)] = 0
+    release_mode: Literal["manual", "automatic", "waves"] = "manual"
 
 
 class LocationUpdate(LocationFields):
@@ -287,6 +312,7 @@ class LocationUpdate(LocationFields):
         "secure",
         "workdays",
         "handling_days",
+        "release_mode",
     )(_not_null)
 
 
@@ -317,6 +343,8 @@ class LocationRead(BaseModel):
     holiday_calendar: str | None
     handling_days: int
     channels: list[str] | None
+    release_mode: str
+    wave_times: list[str] | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

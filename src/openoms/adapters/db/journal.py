@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -40,6 +42,57 @@ def record_order_event(
     )
     if publish is not None:
         enqueue(conn, event_type, "order", str(order_id), publish, now=now)
+
+
+@dataclass(frozen=True)
+class OrderEventRow:
+    """One timeline entry (and outbox message, when ``publish`` is given) for ``record_order_events``."""
+
+    order_id: int
+    event_type: str
+    actor: str
+    message: str
+    data: dict[str, Any] | None = None
+    publish: dict[str, Any] | None = None
+
+
+def record_order_events(conn: Connection, events: Sequence[OrderEventRow], *, now: dt.datetime) -> None:
+    """``record_order_event`` for many orders at once (a wave releases thousands): two
+    multi-row inserts instead of two statements per order, same rows, same transaction."""
+    if not events:
+        return
+    conn.execute(
+        insert(_event),
+        [
+            {
+                "order_id": e.order_id,
+                "event_type": e.event_type,
+                "actor": e.actor,
+                "message": e.message,
+                "data": e.data,
+                "created_at": now,
+            }
+            for e in events
+        ],
+    )
+    messages = []
+    for e in events:
+        if e.publish is None:
+            continue
+        event_id = str(uuid.uuid4())
+        messages.append(
+            {
+                "event_id": event_id,
+                "event_type": e.event_type,
+                "aggregate_type": "order",
+                "aggregate_id": str(e.order_id),
+                "payload": {"event_id": event_id, "type": e.event_type, "occurred_at": now.isoformat(), **e.publish},
+                "created_at": now,
+                "available_at": now,
+            }
+        )
+    if messages:
+        conn.execute(insert(_outbox), messages)
 
 
 def enqueue(

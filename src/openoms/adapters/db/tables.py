@@ -135,6 +135,9 @@ class Location(Timestamped, Base):
     holiday_calendar: Mapped[str | None] = mapped_column(String(16))  # "US", "US-TX": public holidays observed
     handling_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channels: Mapped[list[Any] | None] = mapped_column(JSON)  # channel codes it serves; NULL: every channel
+    # When its work is released (0013, domain.waves): manual / automatic / waves at local "HH:MM" times.
+    release_mode: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
+    wave_times: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class StockLevel(Base):
@@ -568,6 +571,7 @@ class FulfilmentOrder(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    wave_id: Mapped[int | None] = mapped_column(BigId, index=True)  # the release run that made it (0013)
 
 
 class FulfilmentLine(Base):
@@ -772,6 +776,29 @@ class TrackingExceptionAck(Base):
     acknowledged_by: Mapped[str] = mapped_column(String(128))
     acknowledged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Wave(Base):
+    """One release run at one location: a scheduled wave, an automatic release or a manual
+    "release now" (docs/fulfilment.md). Unique per location and instant, so a wave runs once."""
+
+    __tablename__ = "waves"
+    __table_args__ = (
+        CheckConstraint("kind IN ('wave', 'automatic', 'manual')", name="kind_known"),
+        Index("uq_waves_location_scheduled", "location_id", "scheduled_for", unique=True),
+        Index("ix_waves_scheduled_for", "scheduled_for", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    scheduled_for: Mapped[dt.datetime] = mapped_column(UtcDateTime())  # the local wave time, as UTC
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    started_by: Mapped[str] = mapped_column(String(128))
+    fulfilment_orders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped_for_capacity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # orders left waiting
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 def table(model: type[Base]) -> Table:

@@ -71,6 +71,11 @@ _CHANNEL_KIND_LABELS = {
 # The API's Literal types decide which kinds exist; the labels only say them in words.
 LOCATION_KINDS: Mapping[str, str] = {k: _LOCATION_KIND_LABELS.get(k, k) for k in typing.get_args(LocationKind)}
 CHANNEL_KINDS: Mapping[str, str] = {k: _CHANNEL_KIND_LABELS.get(k, k) for k in typing.get_args(ChannelKind)}
+RELEASE_MODES: Mapping[str, str] = {
+    "manual": "Manual",
+    "automatic": "Automatic",
+    "waves": "In waves",
+}
 WEEKDAYS: Mapping[str, str] = {d: d.capitalize() for d in WEEKDAY_NAMES}  # "mon" → "Mon"
 DASH = "\u2013"  # en dash, for ranges of days
 
@@ -168,6 +173,8 @@ LOCATIONS = Section(
         "priority",
         "holiday_calendar",
         "handling_days",
+        "release_mode",
+        "wave_times",
     ),
     check_fields=("ships", "pickup", "accepts_returns", "active", "hazmat_licensed", "secure"),
     list_fields=("workdays", "channels"),
@@ -198,6 +205,8 @@ LOCATIONS = Section(
         "holiday_calendar": "Holiday calendar",
         "handling_days": "Handling days",
         "channels": "Channels served",
+        "release_mode": "Release",
+        "wave_times": "Wave times",
     },
     search=("code", "name", "city"),
     search_hint="Code, name or city",
@@ -211,6 +220,7 @@ LOCATIONS = Section(
         "active": True,
         "workdays": ["mon", "tue", "wed", "thu", "fri"],
         "handling_days": "0",
+        "release_mode": "manual",
     },
 )
 
@@ -285,6 +295,8 @@ def _as_text(value: Any) -> str:
         return format(short, "f")
     if isinstance(value, dt.time):
         return value.strftime("%H:%M")
+    if isinstance(value, list):  # wave times
+        return " ".join(str(v) for v in value)
     return str(value)
 
 
@@ -311,6 +323,11 @@ def _posted(section: Section, form: FormData) -> dict[str, Any]:
 def _model_input(section: Section, values: Mapping[str, Any]) -> dict[str, Any]:
     """The form as the API model takes it."""
     data = dict(values)
+    if "wave_times" in data:  # typed as "09:00 13:00"; the API takes a list
+        text = str(data["wave_times"] or "").replace(",", " ").split()
+        data["wave_times"] = text or None
+    if data.get("release_mode") == "":  # a form from before release policies: the model's default
+        del data["release_mode"]
     for f in section.list_fields:
         if f in section.joined:
             # " ", not "": an empty week must meet the model's rule rather than its default.
@@ -376,6 +393,7 @@ def _form_page(
             "currencies": _currencies() if section is not LOCATIONS else [],
             "location_kinds": LOCATION_KINDS,
             "channel_kinds": CHANNEL_KINDS,
+            "release_modes": RELEASE_MODES,
         },
         user=user,
         status_code=status_code,
