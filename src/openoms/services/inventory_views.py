@@ -91,11 +91,13 @@ def _network_subquery() -> Any:
     ships = _ships()
     on_hand = func.sum(case((ships, _stock.c.on_hand), else_=0))
     reserved = func.sum(case((ships, _stock.c.reserved), else_=0))
+    safety = func.sum(case((ships, _stock.c.safety_stock), else_=0))
     return (
         select(
             _stock.c.product_id,
             on_hand.label("on_hand"),
             reserved.label("reserved"),
+            safety.label("safety"),
             func.sum(_stock.c.on_hand).label("on_hand_everywhere"),
         )
         .join(_locations, _locations.c.id == _stock.c.location_id)
@@ -153,7 +155,7 @@ def inventory_page(db: Database, flt: InventoryFilter, *, page: int = 1, per_pag
     net = _network_subquery()
     net_on_hand = func.coalesce(net.c.on_hand, 0)
     net_reserved = func.coalesce(net.c.reserved, 0)
-    net_available = net_on_hand - net_reserved
+    net_available = net_on_hand - net_reserved - func.coalesce(net.c.safety, 0)
     if location is None:
         base = select(
             _products.c.id,
@@ -169,7 +171,7 @@ def inventory_page(db: Database, flt: InventoryFilter, *, page: int = 1, per_pag
         if flt.low:
             base = base.where(net_available <= flt.low_threshold)
     else:
-        available_here = _stock.c.on_hand - _stock.c.reserved
+        available_here = _stock.c.on_hand - _stock.c.reserved - _stock.c.safety_stock
         base = select(
             _products.c.id,
             _products.c.sku,
@@ -207,6 +209,7 @@ def inventory_page(db: Database, flt: InventoryFilter, *, page: int = 1, per_pag
                     _locations.c.active,
                     _stock.c.on_hand,
                     _stock.c.reserved,
+                    _stock.c.safety_stock,
                 )
                 .join(_locations, _locations.c.id == _stock.c.location_id)
                 .where(_stock.c.product_id.in_([r["id"] for r in rows]))
@@ -217,7 +220,7 @@ def inventory_page(db: Database, flt: InventoryFilter, *, page: int = 1, per_pag
                         "location": s["code"],
                         "on_hand": int(s["on_hand"]),
                         "reserved": int(s["reserved"]),
-                        "available": int(s["on_hand"]) - int(s["reserved"]),
+                        "available": int(s["on_hand"]) - int(s["reserved"]) - int(s["safety_stock"]),
                         "ships": bool(s["ships"] and s["active"]),
                     }
                 )
@@ -232,21 +235,22 @@ def inventory_page(db: Database, flt: InventoryFilter, *, page: int = 1, per_pag
 def inventory_totals(db: Database, low_threshold: int) -> dict[str, int]:
     """Headline figures for the inventory page: SKUs, how many are low, units on the network."""
     net = _network_subquery()
-    available = func.coalesce(net.c.on_hand, 0) - func.coalesce(net.c.reserved, 0)
+    available = func.coalesce(net.c.on_hand, 0) - func.coalesce(net.c.reserved, 0) - func.coalesce(net.c.safety, 0)
     stmt = select(
         func.count(),
         func.coalesce(func.sum(case((available <= low_threshold, 1), else_=0)), 0),
         func.coalesce(func.sum(net.c.on_hand), 0),
         func.coalesce(func.sum(net.c.reserved), 0),
+        func.coalesce(func.sum(net.c.safety), 0),
     ).select_from(_products.outerjoin(net, net.c.product_id == _products.c.id))
     with db.read() as conn:
-        skus, low, on_hand, reserved = conn.execute(stmt).one()
+        skus, low, on_hand, reserved, safety = conn.execute(stmt).one()
     return {
         "skus": int(skus),
         "low": int(low),
         "on_hand": int(on_hand),
         "reserved": int(reserved),
-        "available": int(on_hand) - int(reserved),
+        "available": int(on_hand) - int(reserved) - int(safety),
     }
 
 
