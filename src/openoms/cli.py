@@ -268,6 +268,9 @@ from openoms import cli_routing, cli_simulate  # noqa: E402  (their commands use
 
 cli_routing.register(app)
 cli_simulate.register(app)
+from openoms import cli_pickup  # noqa: E402
+
+cli_pickup.register(app)
 
 
 def main() -> Any:  # pragma: no cover

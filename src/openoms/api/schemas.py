@@ -485,6 +485,29 @@ class OrderCreate(Strict):
     service_level: Literal["standard", "expedited", "express", "next_day"] = "standard"
     placed_at: UtcDatetime | None = Field(default=None, description="When the customer placed it (channel time)")
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    fulfilment_method: Literal["ship", "pickup", "curbside"] = Field(
+        default="ship", description="ship: by carrier; pickup or curbside: the customer collects it at pickup_location"
+    )
+    pickup_location: Code | None = Field(
+        default=None,
+        description="Required for pickup and curbside: an active location with pickup enabled; "
+        "the order is reserved there only",
+        examples=["ST-AUS"],
+    )
+
+
+class PickupRead(BaseModel):
+    method: Literal["pickup", "curbside"]
+    location: str
+    location_name: str
+    code: str = Field(description="The code the customer shows at hand-over (for customer service)")
+    ready_at: dt.datetime | None
+    expires_at: dt.datetime | None = Field(description="Cancelled when not collected by then")
+    arrived_at: dt.datetime | None = Field(description="Curbside: when the customer said they were outside")
+    arrival_note: str | None
+    collected_at: dt.datetime | None
+    collected_by: str | None
+    id_checked: bool
 
 
 class ReservationRead(BaseModel):
@@ -581,6 +604,7 @@ class OrderRead(BaseModel):
     lines: list[OrderLineRead]
     holds: list[HoldRead]
     timeline: list[TimelineEntry]
+    pickup: PickupRead | None = Field(default=None, description="How a pickup or curbside order is collected")
 
 
 class CancelOrder(Strict):

@@ -135,6 +135,7 @@ class Location(Timestamped, Base):
     holiday_calendar: Mapped[str | None] = mapped_column(String(16))  # "US", "US-TX": public holidays observed
     handling_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channels: Mapped[list[Any] | None] = mapped_column(JSON)  # channel codes it serves; NULL: every channel
+    pickup_hold_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")  # 0012: uncollected -> cancel
 
 
 class StockLevel(Base):
@@ -672,6 +673,31 @@ class TrackingEventRecord(Base):
     source: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class OrderPickup(Base):
+    """An order the customer collects at a store (BOPIS or curbside, docs/pickup.md): where,
+    the code they show, when it was ready, until when it is held, and the hand-over."""
+
+    __tablename__ = "order_pickups"
+    __table_args__ = (
+        CheckConstraint("method IN ('pickup', 'curbside')", name="method_known"),
+        Index("ix_order_pickups_location_expires", "location_id", "expires_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    method: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(16))  # kept readable: customer service reads it out (ADR 21)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    arrival_note: Mapped[str | None] = mapped_column(String(255))  # vehicle, bay
+    collected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    collected_by: Mapped[str | None] = mapped_column(String(128))  # the associate who handed it over
+    id_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 def table(model: type[Base]) -> Table:

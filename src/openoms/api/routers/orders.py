@@ -80,6 +80,8 @@ def capture_order(
         service_level=body.service_level,
         placed_at=body.placed_at,
         notes=body.notes,
+        fulfilment_method=body.fulfilment_method,
+        pickup_location=body.pickup_location,
     )
     result = orders.capture_order(
         db,
