@@ -125,7 +125,8 @@ def plan_pickup(
         "allocations": [
             {"line": i + 1, "sku": f.sku, "location": code, "quantity": qty} for i, (f, qty) in enumerate(lines)
         ],
-        "reason": f"the customer collects the order at {code}, so it is reserved there only",
+        "why": f"The customer collects the order at {code} ({m.value}), so it is reserved there only.",
+        "candidates": [{"location": code, "priority": int(store.priority)}],
     }
     plan = sourcing.SourcingPlan(
         plan=AllocationPlan(allocations, rule), explanation=explanation, promise=promise, notes=()
@@ -149,7 +150,12 @@ def record_pickup(conn: Connection, order_id: int, method: str, pickup_location:
 def pickup_of(conn: Connection, order_id: int) -> dict[str, Any] | None:
     """How a pickup order is collected, as the order shows it; None for a shipped order."""
     row = conn.execute(
-        select(pickups_t, locations_t.c.code.label("location"), locations_t.c.name.label("location_name"))
+        select(
+            pickups_t,
+            locations_t.c.code.label("location"),
+            locations_t.c.name.label("location_name"),
+            locations_t.c.timezone,
+        )
         .join(locations_t, locations_t.c.id == pickups_t.c.location_id)
         .where(pickups_t.c.order_id == order_id)
     ).first()
@@ -159,6 +165,7 @@ def pickup_of(conn: Connection, order_id: int) -> dict[str, Any] | None:
         "method": row.method,
         "location": row.location,
         "location_name": row.location_name,
+        "timezone": row.timezone,
         "code": row.code,
         "ready_at": row.ready_at,
         "expires_at": row.expires_at,
