@@ -5,8 +5,11 @@ takes stock off the shelf with its ledger row, and an uncollected order is cance
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +18,13 @@ from sqlalchemy import select
 
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import LedgerEntry, Location, OutboxMessage, StockLevel, table
+from openoms.config import get_settings
 from openoms.domain import pickup as px
 from openoms.domain.errors import DomainError
-from openoms.services import orders, pickup
+from openoms.services import fulfillment, orders, pickup
 from openoms.services.check import run_check
 from openoms.services.common import Actor
+from tests.integration.test_cli import Cli, ok
 from tests.integration.test_routing_capture import order_body, reserved_at, seed
 
 T = Actor("tests")
@@ -277,3 +282,44 @@ def test_concurrent_pickups_never_oversell_the_store(pg_url: str) -> None:
         assert {r.code: (r.on_hand, r.reserved) for r in rows} == {"ST-NYC": (5, 5), "WH-EAST": (100, 0)}
     finally:
         db.dispose()
+
+
+def test_pickup_orders_are_not_rerouted_away_from_their_store(api: TestClient, db: Database) -> None:
+    seed(db, {("A", "ST-NYC"): 2, ("A", "WH-EAST"): 10})
+    order = _pickup_order(api, [("A", 1)])
+    r = api.post(f"/api/v1/orders/{order['id']}/reroute", json={"reason": "try elsewhere"})
+    assert r.status_code == 409 and "ST-NYC" in r.json()["error"]["message"], r.text
+    fo = api.post(f"/api/v1/orders/{order['id']}/release").json()[0]["number"]
+    r = api.post(f"/api/v1/fulfilment-orders/{fo}/lines/1/reject", json={"reason": "not on the shelf"})
+    assert r.status_code == 409, r.text
+    assert reserved_at(api.get(f"/api/v1/orders/{order['id']}").json()) == {"A": [("ST-NYC", 1)]}
+    assert run_check(db).ok
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sqlite_template: Path) -> Iterator[Cli]:
+    runner = Cli(tmp_path)
+    shutil.copy(sqlite_template, runner.path)
+    yield runner
+    runner.close()
+    get_settings.cache_clear()
+
+
+def test_the_cli_expires_uncollected_pickups(cli: Cli) -> None:
+    migrated = cli
+    db = migrated.db
+    seed(db, {("A", "ST-NYC"): 3})
+    cmd = orders.CaptureOrder(
+        channel="web",
+        currency="USD",
+        lines=[orders.LineInput("A", 2, Decimal("10"))],
+        fulfilment_method="curbside",
+        pickup_location="ST-NYC",
+    )
+    order_id = orders.capture_order(db, cmd, T).order_id
+    [fo] = fulfillment.release_order(db, order_id, T)
+    pickup.mark_ready(db, fo["id"], T, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    assert "1 uncollected pickup order(s) cancelled" in ok(migrated("pickups", "expire"))
+    assert orders.get_order(db, order_id)["status"] == "cancelled"
+    assert "0 uncollected pickup order(s) cancelled" in ok(migrated("pickups", "expire"))
+    assert run_check(db).ok
