@@ -323,3 +323,19 @@ def test_the_cli_expires_uncollected_pickups(cli: Cli) -> None:
     assert orders.get_order(db, order_id)["status"] == "cancelled"
     assert "0 uncollected pickup order(s) cancelled" in ok(migrated("pickups", "expire"))
     assert run_check(db).ok
+
+
+def test_the_hold_is_a_location_setting(api: TestClient, db: Database) -> None:
+    seed(db, {("A", "ST-NYC"): 2})
+    assert api.get("/api/v1/locations/ST-NYC").json()["pickup_hold_days"] == 7
+    r = api.patch("/api/v1/locations/ST-NYC", json={"pickup_hold_days": 2})
+    assert r.status_code == 200 and r.json()["pickup_hold_days"] == 2, r.text
+    assert api.patch("/api/v1/locations/ST-NYC", json={"pickup_hold_days": 91}).status_code == 422
+    assert api.patch("/api/v1/locations/ST-NYC", json={"pickup_hold_days": None}).status_code == 422
+    order = _pickup_order(api, [("A", 1)])
+    fo = int(api.post(f"/api/v1/orders/{order['id']}/release").json()[0]["id"])
+    ready = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)  # Tue 10:00 in New York
+    pickup.mark_ready(db, fo, T, now=ready)
+    assert pickup.expire_pickups(db, dt.datetime(2026, 12, 4, 4, 59, tzinfo=dt.UTC)) == 0
+    assert pickup.expire_pickups(db, dt.datetime(2026, 12, 4, 5, 0, tzinfo=dt.UTC)) == 1  # end of Thu 3 Dec
+    assert api.get(f"/api/v1/orders/{order['id']}").json()["timeline"][-1]["message"].endswith("within 2 days")

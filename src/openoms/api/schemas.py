@@ -249,6 +249,9 @@ class LocationFields(Strict):
     channels: Annotated[list[Code], Field(max_length=100)] | None = Field(
         default=None, description="Channel codes it serves; null: every channel"
     )
+    pickup_hold_days: Annotated[int, Field(ge=0, le=90)] | None = Field(
+        default=None, description="Days a ready pickup order is held before it is cancelled (docs/pickup.md)"
+    )
 
 
 class LocationCreate(LocationFields):
@@ -266,6 +269,7 @@ class LocationCreate(LocationFields):
     secure: bool = False
     workdays: Annotated[str, AfterValidator(_workdays)] = "mon tue wed thu fri"
     handling_days: Annotated[int, Field(ge=0, le=30)] = 0
+    pickup_hold_days: Annotated[int, Field(ge=0, le=90)] = 7
 
 
 class LocationUpdate(LocationFields):
@@ -283,6 +287,7 @@ class LocationUpdate(LocationFields):
         "secure",
         "workdays",
         "handling_days",
+        "pickup_hold_days",
     )(_not_null)
 
 
@@ -313,6 +318,7 @@ class LocationRead(BaseModel):
     holiday_calendar: str | None
     handling_days: int
     channels: list[str] | None
+    pickup_hold_days: int = Field(default=7, description="Days a ready pickup order is held (docs/pickup.md)")
     created_at: dt.datetime
     updated_at: dt.datetime
 
