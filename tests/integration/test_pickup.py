@@ -21,7 +21,7 @@ from openoms.adapters.db.tables import LedgerEntry, Location, OutboxMessage, Sto
 from openoms.config import get_settings
 from openoms.domain import pickup as px
 from openoms.domain.errors import DomainError
-from openoms.services import fulfillment, orders, pickup
+from openoms.services import catalog, fulfillment, orders, pickup
 from openoms.services.check import run_check
 from openoms.services.common import Actor
 from tests.integration.test_cli import Cli, ok
@@ -339,3 +339,28 @@ def test_the_hold_is_a_location_setting(api: TestClient, db: Database) -> None:
     assert pickup.expire_pickups(db, dt.datetime(2026, 12, 4, 4, 59, tzinfo=dt.UTC)) == 0
     assert pickup.expire_pickups(db, dt.datetime(2026, 12, 4, 5, 0, tzinfo=dt.UTC)) == 1  # end of Thu 3 Dec
     assert api.get(f"/api/v1/orders/{order['id']}").json()["timeline"][-1]["message"].endswith("within 2 days")
+
+
+def test_releasing_to_a_dropship_supplier_hands_it_the_work(api: TestClient, db: Database) -> None:
+    with db.begin() as conn:
+        catalog.LOCATIONS.upsert_many(
+            conn,
+            [dict(code="DS-ACME", name="Acme Supply", kind="dropship", country="US", timezone="UTC", priority=1)],
+        )
+    seed(db, {("A", "DS-ACME"): 10, ("A", "WH-EAST"): 10}, rates=False)
+    r = api.post("/api/v1/orders", json=order_body([("A", 2)], external_order_id="D-1"))
+    assert r.status_code == 201 and reserved_at(r.json()) == {"A": [("DS-ACME", 2)]}, r.text
+    fo = api.post(f"/api/v1/orders/{r.json()['id']}/release").json()[0]
+    [event] = _outbox(db, "fulfilment_order.dropship_requested")
+    assert event["fulfilment_order"] == fo["number"] and event["location"] == "DS-ACME"
+    assert event["lines"] == [{"line_number": 1, "sku": "A", "quantity": 2}]
+    assert event["ship_to"]["postal_code"] == "08817"
+    shipped = api.post(  # the supplier reports its shipment through the fulfilment API
+        f"/api/v1/fulfilment-orders/{fo['number']}/shipments",
+        json={
+            "carrier": "UPS",
+            "packages": [{"tracking_number": "1ZACME", "lines": [{"line_number": 1, "quantity": 2}]}],
+        },
+    )
+    assert shipped.status_code == 201, shipped.text
+    assert run_check(db).ok

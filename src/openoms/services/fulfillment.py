@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from openoms.adapters.carriers import labels
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
-from openoms.adapters.db.journal import record_order_event
+from openoms.adapters.db.journal import enqueue, record_order_event
 from openoms.adapters.db.tables import (
     FulfilmentLine,
     FulfilmentOrder,
@@ -142,6 +142,7 @@ def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, A
                 lines_t.c.line_number,
                 lines_t.c.sku,
                 locations_t.c.code,
+                locations_t.c.kind,
             )
             .join(lines_t, lines_t.c.id == res_t.c.order_line_id)
             .join(locations_t, locations_t.c.id == res_t.c.location_id)
@@ -211,7 +212,32 @@ def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, A
             publish={"order": {"id": order_id, "order_number": ref, "status": new_status.value}, "released": summary},
             now=now,
         )
+        for fo_id, code, rows in made:
+            if rows[0].kind == "dropship":  # the supplier ships it: hand it the work (ADR 21)
+                _dropship_requested(conn, order, fo_id, code, rows, now)
     return [get_fulfilment_order(db, fo_id) for fo_id, _, _ in made]
+
+
+def _dropship_requested(
+    conn: Connection, order: Any, fo_id: int, location: str, rows: Sequence[Any], now: dt.datetime
+) -> None:
+    """A drop-ship supplier receives the fulfilment order as an outbox event (delivered to it by
+    the worker's webhooks); it reports progress and shipments through the fulfilment API."""
+    enqueue(
+        conn,
+        EventType.FULFILMENT_DROPSHIP_REQUESTED,
+        "fulfilment_order",
+        str(fo_id),
+        {
+            "fulfilment_order": fulfilment_number(fo_id),
+            "location": location,
+            "order": {"id": int(order.id), "order_number": rules.order_number(int(order.id))},
+            "service_level": order.service_level,
+            "ship_to": order.shipping_address,
+            "lines": [{"line_number": r.line_number, "sku": r.sku, "quantity": r.quantity} for r in rows],
+        },
+        now=now,
+    )
 
 
 # --- progress -----------------------------------------------------------------------------------
