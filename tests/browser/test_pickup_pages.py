@@ -22,13 +22,13 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=f"/tmp/pickup-{name}.png", full_page=True)
 
 
-def pickup_order(site: DemoSite) -> dict[str, Any]:
+def pickup_order(site: DemoSite, method: str = "pickup") -> dict[str, Any]:
     tag = "".join(random.choices(string.ascii_lowercase, k=8))
     with site.api() as api:
         sku = None
         for product in api.get("/api/v1/products", params={"limit": 100}).json()["items"]:
             body = api.get(f"/api/v1/availability/{product['sku']}").json()
-            if any(loc["location"] == STORE and loc["available"] >= 2 for loc in body["locations"]):
+            if any(loc["location"] == STORE and loc["available"] >= 4 for loc in body["locations"]):
                 sku = product["sku"]
                 break
         assert sku, "the demo's Chicago store holds too little"
@@ -39,7 +39,7 @@ def pickup_order(site: DemoSite) -> dict[str, Any]:
                 "currency": "USD",
                 "external_order_id": f"BOPIS-{tag}",
                 "customer": {"email": f"casey.{tag}@example.com", "name": "Casey Collector"},
-                "fulfilment_method": "pickup",
+                "fulfilment_method": method,
                 "pickup_location": STORE,
                 "lines": [{"sku": sku, "quantity": 2, "unit_price": "24.00"}],
             },
@@ -106,3 +106,27 @@ def test_a_bopis_pickup_from_queue_to_hand_over(page: Page, site: DemoSite) -> N
     shot(page, "picked-up")
     page.get_by_role("link", name=order["order_number"]).first.click()
     expect(page.locator("h1 .badge").first).to_have_text("delivered")
+
+
+def test_curbside_arrivals_are_on_top_of_the_pickups_list(page: Page, site: DemoSite) -> None:
+    counter = pickup_order(site)
+    curb = pickup_order(site, method="curbside")
+    with site.api() as api:
+        assert api.post(f"/api/v1/fulfilment-orders/{curb['fo']['number']}/ready").status_code == 200
+        r = api.post(
+            f"/api/v1/fulfilment-orders/{curb['fo']['number']}/arrived",
+            json={"vehicle": "blue Volvo XC60", "bay": "3"},
+        )
+        assert r.status_code == 200, r.text
+    sign_in(page, site, "warehouse@openoms.example")
+    page.goto(f"{site.url}/fulfilment?location={STORE}")
+    rows = page.locator("table.pickup-table tbody tr")
+    expect(rows.first).to_contain_text(curb["fo"]["number"])
+    expect(rows.first).to_have_class("arrived")
+    expect(rows.first).to_contain_text("outside: blue Volvo XC60, bay 3")
+    expect(page.locator("table.pickup-table")).to_contain_text(counter["fo"]["number"])
+    shot(page, "curbside-queue")
+    rows.first.get_by_role("link", name=curb["fo"]["number"], exact=True).click()
+    expect(page.get_by_test_id("arrived")).to_contain_text("Customer is outside")
+    expect(page.get_by_role("heading", name="Curbside pickup")).to_be_visible()
+    shot(page, "curbside-fo")

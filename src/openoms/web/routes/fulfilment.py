@@ -331,7 +331,7 @@ def _fo_page(
             and status in fx.OPEN,
             "handover_error": handover_error,
             "handover_form": handover_form or {},
-            "can_reject": can_work and status in fx.OPEN,
+            "can_reject": can_work and status in fx.OPEN and collect is None,  # pickups stay at their store
             "is_open": status in fx.OPEN,
             "units_open": units_open,
             "form": form or _default_form(fo, suggestion),
