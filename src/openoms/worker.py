@@ -22,7 +22,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
-from openoms.services import waves
+from openoms.services import pickup, waves
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 
@@ -50,9 +50,11 @@ class ScheduledJob:
 
 
 #: Jobs other features plug in; ``scheduled_jobs`` returns them. Every minute: release waves
-#: that came due and automatic locations' work (docs/fulfilment.md).
+#: that came due and automatic locations' work (docs/fulfilment.md); every five: cancel pickup
+#: orders not collected in time (docs/pickup.md).
 SCHEDULED_JOBS: list[ScheduledJob] = [
     ScheduledJob("release waves", dt.timedelta(minutes=1), waves.release_due_waves),
+    ScheduledJob("expire pickups", dt.timedelta(minutes=5), pickup.expire_pickups),
 ]
 
 

@@ -43,7 +43,9 @@ LINES = [FulfilmentLineState(1, "A", 3), FulfilmentLineState(2, "B", 1, quantity
 @pytest.mark.parametrize("status", list(FS))
 def test_shipping_is_possible_exactly_while_open(status: FS) -> None:
     pkg = [PackageInput("T1", 500, [(1, 1)])]
-    if status in OPEN:
+    if status in OPEN:  # a pickup waiting at the counter leaves only by hand-over
+        assert plan_shipment("FO-1", status, LINES, pkg, handover=True).units == {1: 1}
+    if status in OPEN and status != FS.READY_FOR_PICKUP:
         assert plan_shipment("FO-1", status, LINES, pkg).units == {1: 1}
     else:
         with pytest.raises(DomainError) as err:

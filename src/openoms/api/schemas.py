@@ -277,6 +277,9 @@ class LocationFields(Strict):
         description="Local times of day (HH:MM) its waves run, in waves mode",
         examples=[["09:00", "13:00"]],
     )
+    pickup_hold_days: Annotated[int, Field(ge=0, le=90)] | None = Field(
+        default=None, description="Days a ready pickup order is held before it is cancelled (docs/pickup.md)"
+    )
 
 
 class LocationCreate(LocationFields):
@@ -295,6 +298,7 @@ class LocationCreate(LocationFields):
     workdays: Annotated[str, AfterValidator(_workdays)] = "mon tue wed thu fri"
     handling_days: Annotated[int, Field(ge=0, le=30)] = 0
     release_mode: Literal["manual", "automatic", "waves"] = "manual"
+    pickup_hold_days: Annotated[int, Field(ge=0, le=90)] = 7
 
 
 class LocationUpdate(LocationFields):
@@ -313,6 +317,7 @@ class LocationUpdate(LocationFields):
         "workdays",
         "handling_days",
         "release_mode",
+        "pickup_hold_days",
     )(_not_null)
 
 
@@ -345,6 +350,7 @@ class LocationRead(BaseModel):
     channels: list[str] | None
     release_mode: str
     wave_times: list[str] | None
+    pickup_hold_days: int = Field(default=7, description="Days a ready pickup order is held (docs/pickup.md)")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -524,6 +530,29 @@ class OrderCreate(Strict):
     language: LanguageTag | None = Field(
         default=None, description="The customer's language for e-mails (BCP 47: de, fr-CA); default: the channel's"
     )
+    fulfilment_method: Literal["ship", "pickup", "curbside"] = Field(
+        default="ship", description="ship: by carrier; pickup or curbside: the customer collects it at pickup_location"
+    )
+    pickup_location: Code | None = Field(
+        default=None,
+        description="Required for pickup and curbside: an active location with pickup enabled; "
+        "the order is reserved there only",
+        examples=["ST-AUS"],
+    )
+
+
+class PickupRead(BaseModel):
+    method: Literal["pickup", "curbside"]
+    location: str
+    location_name: str
+    code: str = Field(description="The code the customer shows at hand-over (for customer service)")
+    ready_at: dt.datetime | None
+    expires_at: dt.datetime | None = Field(description="Cancelled when not collected by then")
+    arrived_at: dt.datetime | None = Field(description="Curbside: when the customer said they were outside")
+    arrival_note: str | None
+    collected_at: dt.datetime | None
+    collected_by: str | None
+    id_checked: bool
 
 
 class ReservationRead(BaseModel):
@@ -620,6 +649,7 @@ class OrderRead(BaseModel):
     lines: list[OrderLineRead]
     holds: list[HoldRead]
     timeline: list[TimelineEntry]
+    pickup: PickupRead | None = Field(default=None, description="How a pickup or curbside order is collected")
 
 
 class CancelOrder(Strict):

@@ -17,6 +17,10 @@ class EventType(StrEnum):
     ORDER_BACKORDERED = "order.backordered"
     ORDER_RELEASED = "order.released"
     FULFILMENT_PROGRESS = "fulfilment_order.progress"
+    ORDER_READY_FOR_PICKUP = "order.ready_for_pickup"  # the customer is told to come (with the code)
+    ORDER_PICKED_UP = "order.picked_up"
+    PICKUP_CUSTOMER_ARRIVED = "order.customer_arrived"  # curbside: the customer waits outside
+    FULFILMENT_DROPSHIP_REQUESTED = "fulfilment_order.dropship_requested"
     SHIPMENT_CREATED = "shipment.created"
     SHIPMENT_TRACKING = "shipment.tracking"  # a package's tracking status changed (or its alert cleared)
     SHIPMENT_EXCEPTION = "shipment.exception"  # a carrier exception raised the dashboard alert

@@ -33,11 +33,13 @@ class FulfilmentStatus(StrEnum):
     SHIPPED = "shipped"  # closed: every line shipped or rejected, something shipped
     REJECTED = "rejected"  # closed: every line rejected
     CANCELLED = "cancelled"  # closed: the order was cancelled before anything shipped
+    READY_FOR_PICKUP = "ready_for_pickup"  # a pickup order waits at the store (domain/pickup.py)
+    PICKED_UP = "picked_up"  # closed: the customer collected it
 
 
 FS = FulfilmentStatus
-OPEN = frozenset({FS.RELEASED, FS.ACCEPTED, FS.PICKED, FS.PACKED, FS.PARTIALLY_SHIPPED})
-CLOSED = frozenset({FS.SHIPPED, FS.REJECTED, FS.CANCELLED})
+OPEN = frozenset({FS.RELEASED, FS.ACCEPTED, FS.PICKED, FS.PACKED, FS.PARTIALLY_SHIPPED, FS.READY_FOR_PICKUP})
+CLOSED = frozenset({FS.SHIPPED, FS.REJECTED, FS.CANCELLED, FS.PICKED_UP})
 
 #: The progress a location reports; shipping, rejecting and cancelling are separate commands.
 PROGRESS: Mapping[FulfilmentStatus, frozenset[FulfilmentStatus]] = {
@@ -49,10 +51,13 @@ PROGRESS: Mapping[FulfilmentStatus, frozenset[FulfilmentStatus]] = {
     FS.SHIPPED: frozenset(),
     FS.REJECTED: frozenset(),
     FS.CANCELLED: frozenset(),
+    FS.READY_FOR_PICKUP: frozenset(),  # the customer collects it: domain/pickup.py
+    FS.PICKED_UP: frozenset(),
 }
 
-#: Statuses a shipment may be recorded from (a 3PL may report only the shipment).
-SHIPPABLE = OPEN
+#: Statuses a shipment may be recorded from (a 3PL may report only the shipment); an order
+#: waiting at the store for its customer leaves by hand-over (domain/pickup.py), not by carrier.
+SHIPPABLE = OPEN - {FS.READY_FOR_PICKUP}
 
 
 def check_progress(ref: str, current: FulfilmentStatus, target: FulfilmentStatus) -> None:
@@ -104,10 +109,13 @@ def plan_shipment(
     status: FulfilmentStatus,
     lines: Sequence[FulfilmentLineState],
     packages: Sequence[PackageInput],
+    *,
+    handover: bool = False,
 ) -> ShipmentPlan:
     """Check a shipment against the fulfilment order and say what it takes. Every problem
-    is reported at once, each naming its field (``packages[1].lines[0].quantity``)."""
-    if status not in SHIPPABLE:
+    is reported at once, each naming its field (``packages[1].lines[0].quantity``).
+    ``handover``: the customer collects it at the store (from ``ready_for_pickup``)."""
+    if status not in (OPEN if handover else SHIPPABLE):
         raise IllegalTransition(
             f"Fulfilment order {ref} is {status.value}: nothing more can ship from it", status.value, "shipped"
         )

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from openoms.adapters.carriers import labels
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
-from openoms.adapters.db.journal import record_order_event
+from openoms.adapters.db.journal import enqueue, record_order_event
 from openoms.adapters.db.tables import (
     FulfilmentLine,
     FulfilmentOrder,
@@ -27,6 +27,7 @@ from openoms.adapters.db.tables import (
     Order,
     OrderHold,
     OrderLine,
+    OrderPickup,
     PackageLine,
     Reservation,
     Shipment,
@@ -55,6 +56,7 @@ ship_t = table(Shipment)
 pkg_t = table(ShipmentPackage)
 pl_t = table(PackageLine)
 locations_t = table(Location)
+pickups_t = table(OrderPickup)
 
 _STAMP = {
     FulfilmentStatus.ACCEPTED: "accepted_at",
@@ -140,6 +142,7 @@ def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, A
                 lines_t.c.line_number,
                 lines_t.c.sku,
                 locations_t.c.code,
+                locations_t.c.kind,
             )
             .join(lines_t, lines_t.c.id == res_t.c.order_line_id)
             .join(locations_t, locations_t.c.id == res_t.c.location_id)
@@ -209,7 +212,32 @@ def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, A
             publish={"order": {"id": order_id, "order_number": ref, "status": new_status.value}, "released": summary},
             now=now,
         )
+        for fo_id, code, rows in made:
+            if rows[0].kind == "dropship":  # the supplier ships it: hand it the work (ADR 21)
+                dropship_requested(conn, order, fo_id, code, rows, now)
     return [get_fulfilment_order(db, fo_id) for fo_id, _, _ in made]
+
+
+def dropship_requested(
+    conn: Connection, order: Any, fo_id: int, location: str, rows: Sequence[Any], now: dt.datetime
+) -> None:
+    """A drop-ship supplier receives the fulfilment order as an outbox event (delivered to it by
+    the worker's webhooks); it reports progress and shipments through the fulfilment API."""
+    enqueue(
+        conn,
+        EventType.FULFILMENT_DROPSHIP_REQUESTED,
+        "fulfilment_order",
+        str(fo_id),
+        {
+            "fulfilment_order": fulfilment_number(fo_id),
+            "location": location,
+            "order": {"id": int(order.id), "order_number": rules.order_number(int(order.id))},
+            "service_level": order.service_level,
+            "ship_to": order.shipping_address,
+            "lines": [{"line_number": r.line_number, "sku": r.sku, "quantity": r.quantity} for r in rows],
+        },
+        now=now,
+    )
 
 
 # --- progress -----------------------------------------------------------------------------------
@@ -256,120 +284,154 @@ def ship(
     """Record a shipment of some or all of the fulfilment order's open units (``label_costs``:
     per package, what its label cost when OpenOMS bought it)."""
     with db.begin() as conn:
-        order, fo = _lock_fo(conn, fo_id)
-        number = fulfilment_number(fo_id)
-        ref = rules.order_number(int(order.id))
-        rows = _line_states(conn, fo_id)
-        plan = fx.plan_shipment(number, FulfilmentStatus(fo.status), [_state(r) for r in rows], packages)
-        now = utcnow()
-        when = shipped_at or now
-        by_number = {r.line_number: r for r in rows}
-        stock: dict[tuple[int, int], int] = defaultdict(int)
-        ledger: list[stock_db.LedgerRow] = []
-        for number_, qty in plan.units.items():
-            r = by_number[number_]
-            stock[(int(r.product_id), int(fo.location_id))] += qty
-            conn.execute(update(fl_t).where(fl_t.c.id == r.id).values(quantity_shipped=fl_t.c.quantity_shipped + qty))
-            conn.execute(update(res_t).where(res_t.c.id == r.reservation_id).values(quantity=res_t.c.quantity - qty))
-            ledger.append(
-                stock_db.LedgerRow(
-                    int(r.product_id),
-                    int(fo.location_id),
-                    LedgerEntryType.SHIPMENT,
-                    -qty,
-                    -qty,
-                    actor.name,
-                    f"shipped with {carrier}",
-                    ref,
-                    int(order.id),
-                    int(r.order_line_id),
-                )
-            )
-            line = conn.execute(select(lines_t).where(lines_t.c.id == r.order_line_id)).one()
-            shipped = line.quantity_shipped + qty
-            target = (
-                LineStatus.SHIPPED
-                if shipped >= line.quantity - line.quantity_cancelled
-                else LineStatus.PARTIALLY_SHIPPED
-            )
-            if LineStatus(line.status) != target:
-                rules.check_line_transition(f"{ref}/{line.line_number}", LineStatus(line.status), target)
-            conn.execute(
-                update(lines_t).where(lines_t.c.id == line.id).values(quantity_shipped=shipped, status=target.value)
-            )
-        stock_db.ship(conn, [(p, loc, q) for (p, loc), q in stock.items()], now)
-        stock_db.append_ledger(conn, ledger, now)
-        shipment_id = conn.execute(
-            insert(ship_t)
-            .values(
-                fulfilment_order_id=fo_id,
-                order_id=order.id,
-                carrier=carrier,
-                service_code=service_code,
-                shipped_at=when,
-                created_by=actor.name,
-            )
-            .returning(ship_t.c.id)
-        ).scalar_one()
-        for i, pkg in enumerate(packages):
-            cost, currency = label_costs[i] if label_costs else (None, None)
-            package_id = conn.execute(
-                insert(pkg_t)
-                .values(
-                    shipment_id=shipment_id,
-                    tracking_number=pkg.tracking_number.strip(),
-                    weight_grams=pkg.weight_grams,
-                    label_cost=cost,
-                    label_currency=currency,
-                )
-                .returning(pkg_t.c.id)
-            ).scalar_one()
-            conn.execute(
-                insert(pl_t),
-                [
-                    {"package_id": package_id, "fulfilment_line_id": by_number[n].id, "quantity": q}
-                    for n, q in pkg.lines
-                ],
-            )
-        after = fx.status_after([_state(r) for r in _line_states(conn, fo_id)], FulfilmentStatus(fo.status))
-        conn.execute(
-            update(fo_t)
-            .where(fo_t.c.id == fo_id)
-            .values(
-                status=after.value,
-                updated_at=now,
-                version=fo_t.c.version + 1,
-                closed_at=now if after in fx.CLOSED else None,
-            )
-        )
-        new_status = _rollup(conn, int(order.id), ref, OrderStatus(order.status), now)
-        tracking = [p.tracking_number.strip() for p in packages]
-        units = ", ".join(f"line {n} x {q}" for n, q in sorted(plan.units.items()))
-        message = (
-            f"Shipped from {fo.location} ({number}) by {carrier}"
-            + (f" {service_code}" if service_code else "")
-            + f": {len(packages)} package(s), tracking {', '.join(tracking)}; {units}"
-        )
-        data = {
-            "shipment_id": shipment_id,
-            "fulfilment_order": number,
-            "location": fo.location,
-            "carrier": carrier,
-            "service_code": service_code,
-            "tracking_numbers": tracking,
-            "lines": [{"line": n, "quantity": q} for n, q in sorted(plan.units.items())],
-        }
-        record_order_event(
+        shipment_id = ship_in(
             conn,
-            order_id=int(order.id),
-            event_type=EventType.SHIPMENT_CREATED,
-            actor=actor.name,
-            message=message,
-            data=data,
-            publish={"order": {"id": int(order.id), "order_number": ref, "status": new_status.value}, **data},
-            now=now,
+            fo_id,
+            carrier=carrier,
+            service_code=service_code,
+            packages=packages,
+            actor=actor,
+            shipped_at=shipped_at,
+            label_costs=label_costs,
         )
-    return get_shipment(db, int(shipment_id))
+    return get_shipment(db, shipment_id)
+
+
+def ship_in(
+    conn: Connection,
+    fo_id: int,
+    *,
+    carrier: str,
+    service_code: str | None,
+    packages: Sequence[fx.PackageInput],
+    actor: Actor,
+    shipped_at: dt.datetime | None = None,
+    label_costs: Sequence[tuple[Decimal, str]] | None = None,
+    handover: bool = False,
+    note: str | None = None,
+) -> int:
+    """``ship`` inside the caller's unit of work; returns the shipment id. ``handover``: the
+    customer collects a pickup order (services/pickup.py), which writes its own timeline entry."""
+    order, fo = _lock_fo(conn, fo_id)
+    number = fulfilment_number(fo_id)
+    ref = rules.order_number(int(order.id))
+    if not handover and _is_pickup(conn, int(order.id)):
+        raise DomainError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"{number} is collected by the customer at {fo.location}: mark it ready for pickup and hand it over",
+        )
+    rows = _line_states(conn, fo_id)
+    plan = fx.plan_shipment(number, FulfilmentStatus(fo.status), [_state(r) for r in rows], packages, handover=handover)
+    now = utcnow()
+    when = shipped_at or now
+    by_number = {r.line_number: r for r in rows}
+    stock: dict[tuple[int, int], int] = defaultdict(int)
+    ledger: list[stock_db.LedgerRow] = []
+    for number_, qty in plan.units.items():
+        r = by_number[number_]
+        stock[(int(r.product_id), int(fo.location_id))] += qty
+        conn.execute(update(fl_t).where(fl_t.c.id == r.id).values(quantity_shipped=fl_t.c.quantity_shipped + qty))
+        conn.execute(update(res_t).where(res_t.c.id == r.reservation_id).values(quantity=res_t.c.quantity - qty))
+        ledger.append(
+            stock_db.LedgerRow(
+                int(r.product_id),
+                int(fo.location_id),
+                LedgerEntryType.SHIPMENT,
+                -qty,
+                -qty,
+                actor.name,
+                note or f"shipped with {carrier}",
+                ref,
+                int(order.id),
+                int(r.order_line_id),
+            )
+        )
+        line = conn.execute(select(lines_t).where(lines_t.c.id == r.order_line_id)).one()
+        shipped = line.quantity_shipped + qty
+        target = (
+            LineStatus.SHIPPED if shipped >= line.quantity - line.quantity_cancelled else LineStatus.PARTIALLY_SHIPPED
+        )
+        if LineStatus(line.status) != target:
+            rules.check_line_transition(f"{ref}/{line.line_number}", LineStatus(line.status), target)
+        conn.execute(
+            update(lines_t).where(lines_t.c.id == line.id).values(quantity_shipped=shipped, status=target.value)
+        )
+    stock_db.ship(conn, [(p, loc, q) for (p, loc), q in stock.items()], now)
+    stock_db.append_ledger(conn, ledger, now)
+    shipment_id = conn.execute(
+        insert(ship_t)
+        .values(
+            fulfilment_order_id=fo_id,
+            order_id=order.id,
+            carrier=carrier,
+            service_code=service_code,
+            shipped_at=when,
+            created_by=actor.name,
+        )
+        .returning(ship_t.c.id)
+    ).scalar_one()
+    for i, pkg in enumerate(packages):
+        cost, currency = label_costs[i] if label_costs else (None, None)
+        package_id = conn.execute(
+            insert(pkg_t)
+            .values(
+                shipment_id=shipment_id,
+                tracking_number=pkg.tracking_number.strip(),
+                weight_grams=pkg.weight_grams,
+                label_cost=cost,
+                label_currency=currency,
+            )
+            .returning(pkg_t.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(pl_t),
+            [{"package_id": package_id, "fulfilment_line_id": by_number[n].id, "quantity": q} for n, q in pkg.lines],
+        )
+    after = fx.status_after([_state(r) for r in _line_states(conn, fo_id)], FulfilmentStatus(fo.status))
+    conn.execute(
+        update(fo_t)
+        .where(fo_t.c.id == fo_id)
+        .values(
+            status=after.value,
+            updated_at=now,
+            version=fo_t.c.version + 1,
+            closed_at=now if after in fx.CLOSED else None,
+        )
+    )
+    new_status = _rollup(conn, int(order.id), ref, OrderStatus(order.status), now)
+    tracking = [p.tracking_number.strip() for p in packages]
+    units = ", ".join(f"line {n} x {q}" for n, q in sorted(plan.units.items()))
+    message = (
+        f"Shipped from {fo.location} ({number}) by {carrier}"
+        + (f" {service_code}" if service_code else "")
+        + f": {len(packages)} package(s), tracking {', '.join(tracking)}; {units}"
+    )
+    data = {
+        "shipment_id": shipment_id,
+        "fulfilment_order": number,
+        "location": fo.location,
+        "carrier": carrier,
+        "service_code": service_code,
+        "tracking_numbers": tracking,
+        "lines": [{"line": n, "quantity": q} for n, q in sorted(plan.units.items())],
+    }
+    if handover:  # the hand-over writes its own timeline entry and event
+        return int(shipment_id)
+    record_order_event(
+        conn,
+        order_id=int(order.id),
+        event_type=EventType.SHIPMENT_CREATED,
+        actor=actor.name,
+        message=message,
+        data=data,
+        publish={"order": {"id": int(order.id), "order_number": ref, "status": new_status.value}, **data},
+        now=now,
+    )
+    return int(shipment_id)
+
+
+def _is_pickup(conn: Connection, order_id: int) -> bool:
+    return conn.execute(select(pickups_t.c.order_id).where(pickups_t.c.order_id == order_id)).first() is not None
 
 
 # --- rejection ----------------------------------------------------------------------------------

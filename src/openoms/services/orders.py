@@ -38,7 +38,7 @@ from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, 
 from openoms.domain.events import EventType
 from openoms.domain.inventory import InsufficientStock, LedgerEntryType, StockPosition, inbound_ready_at
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
-from openoms.services import fulfillment, idempotency, inbound, sourcing
+from openoms.services import fulfillment, idempotency, inbound, pickup, sourcing
 from openoms.services import network as network_service
 from openoms.services.catalog import upsert_customer
 from openoms.services.common import Actor, utcnow
@@ -92,6 +92,8 @@ class CaptureOrder:
     notes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     language: str | None = None  # BCP 47, for customer e-mails (docs/notifications.md)
+    fulfilment_method: str = "ship"  # or "pickup" / "curbside" at ``pickup_location`` (services/pickup.py)
+    pickup_location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,9 @@ def _capture_once(
         return _replayed(conn, actor, idempotency_key, existing)
     ref = rules.order_number(order_id)
     rules.check_order_transition(ref, OrderStatus.CREATED, status)
+    collect = None
+    if cmd.fulfilment_method != "ship" and cmd.pickup_location:
+        collect = pickup.record_pickup(conn, order_id, cmd.fulfilment_method, cmd.pickup_location)
 
     stock_db.reserve(conn, plan.stock_deltas(), now)
 
@@ -447,6 +452,7 @@ def _capture_once(
             for i, row in enumerate(line_rows)
         ],
         "holds": [],
+        "pickup": collect,
         "timeline": [
             {
                 "event_type": EventType.ORDER_PLACED.value,
@@ -494,6 +500,11 @@ def _plan(
 ) -> tuple[dict[str, int], dict[int, str], sourcing.SourcingPlan]:
     """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
     facts, stock, codes = _snapshot(conn, skus)
+    if cmd.fulfilment_method != "ship" or cmd.pickup_location:  # collected at a store: reserved there only
+        lines = [(facts[ln.sku], ln.quantity) for ln in cmd.lines]
+        return pickup.plan_pickup(
+            db, conn, method=cmd.fulfilment_method, pickup_location=cmd.pickup_location, lines=lines, now=now
+        )
     sourced = sourcing.plan_order(
         db,
         conn,
@@ -944,6 +955,7 @@ def get_order(db: Database, order_id: int) -> dict[str, Any]:
             ).mappings()
         ]
         _money_view(order)
+        order["pickup"] = pickup.pickup_of(conn, order_id)
         order["timeline"] = [
             dict(e)
             for e in conn.execute(

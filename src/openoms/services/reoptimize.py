@@ -27,6 +27,7 @@ from openoms.adapters.db.tables import (
     Location,
     Order,
     OrderLine,
+    OrderPickup,
     Product,
     Reservation,
     StockLevel,
@@ -177,7 +178,11 @@ def _gather(conn: Connection, limit: int | None) -> list[_Candidate]:
             channels_t.c.code.label("channel"),
         )
         .join(channels_t, channels_t.c.id == orders_t.c.channel_id)
-        .where(orders_t.c.status == OrderStatus.ALLOCATED.value, orders_t.c.shipping_address.is_not(None))
+        .where(
+            orders_t.c.status == OrderStatus.ALLOCATED.value,
+            orders_t.c.shipping_address.is_not(None),
+            orders_t.c.id.not_in(select(table(OrderPickup).c.order_id)),  # pickups stay at their store
+        )
         .order_by(orders_t.c.id)
     )
     if limit:

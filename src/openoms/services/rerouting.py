@@ -26,6 +26,7 @@ from openoms.adapters.db.tables import (
     Order,
     OrderEvent,
     OrderLine,
+    OrderPickup,
     Product,
     Reservation,
     StockLevel,
@@ -88,6 +89,7 @@ def missed_ship_dates(db: Database, today: dt.date) -> list[int]:
                 .where(
                     orders_t.c.status == OrderStatus.ALLOCATED.value,
                     orders_t.c.promised_ship_date < today,
+                    orders_t.c.id.not_in(select(table(OrderPickup).c.order_id)),  # pickups stay at their store
                 )
                 .order_by(orders_t.c.id)
             ).scalars()
@@ -126,6 +128,17 @@ def reroute_in(
         raise DomainError(
             ErrorCode.ILLEGAL_TRANSITION,
             f"Order {ref} is {status.value}: only orders with units not yet shipped can be re-routed",
+        )
+    collect_at = conn.execute(
+        select(locations_t.c.code)
+        .join(table(OrderPickup), table(OrderPickup).c.location_id == locations_t.c.id)
+        .where(table(OrderPickup).c.order_id == order_id)
+    ).scalar()
+    if collect_at is not None:  # the customer comes to that store: no other location can serve them
+        raise DomainError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"Order {ref} is collected by the customer at {collect_at}: it cannot move to another location; "
+            "cancel the lines the store cannot supply instead",
         )
     channel = conn.execute(select(channels_t.c.code).where(channels_t.c.id == order.channel_id)).scalar_one()
     codes = dict(conn.execute(select(locations_t.c.id, locations_t.c.code)).all())

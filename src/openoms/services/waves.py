@@ -45,6 +45,7 @@ from openoms.domain.fulfillment import FulfilmentStatus, fulfilment_number
 from openoms.domain.network import LocationCalendar, parse_workdays
 from openoms.domain.orders import LineStatus, OrderStatus
 from openoms.domain.promising import public_holidays
+from openoms.services import fulfillment
 from openoms.services.common import Actor, utcnow
 
 locations_t = table(Location)
@@ -318,6 +319,14 @@ def _release_parts(
             for r in rows
         ],
     )
+    if conn.execute(select(locations_t.c.kind).where(locations_t.c.id == location_id)).scalar_one() == "dropship":
+        # A supplier gets its work as an event, whichever way it was released (ADR 21).
+        heads = conn.execute(
+            select(orders_t.c.id, orders_t.c.service_level, orders_t.c.shipping_address).where(orders_t.c.id.in_(ids))
+        ).all()
+        order_of = {int(o.id): o for o in heads}
+        for order_id, fo_id in made:
+            fulfillment.dropship_requested(conn, order_of[order_id], fo_id, code, by_order[order_id], now)
     still_waiting = {
         int(x)
         for x in conn.execute(

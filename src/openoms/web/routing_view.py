@@ -255,7 +255,7 @@ def decision_view(
         "actor": decision.get("actor") or "",
         "created_at": decision.get("created_at"),
         "promise": decision.get("promise"),
-        "method": ex.get("method", "engine"),
+        "method": "pickup" if ex.get("method") in ("pickup", "curbside") else ex.get("method", "engine"),
         "notes": list(ex.get("notes") or []),
         "address": ex.get("address"),
     }
@@ -263,7 +263,7 @@ def decision_view(
     view["promise_text"] = (
         f"ships {day(p.get('ship_date'))}, arrives {window(p.get('earliest'), p.get('latest'))}" if p else None
     )
-    if view["method"] == "priority":
+    if view["method"] in ("priority", "pickup"):  # a pickup is reserved at its store only
         view["why"] = ex.get("why") or "Sourced by location priority."
         view["rule_name"] = ex.get("rule")
         view["allocations"] = [

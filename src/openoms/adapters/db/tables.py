@@ -138,6 +138,7 @@ class Location(Timestamped, Base):
     # When its work is released (0013, domain.waves): manual / automatic / waves at local "HH:MM" times.
     release_mode: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     wave_times: Mapped[list[Any] | None] = mapped_column(JSON)
+    pickup_hold_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")  # 0012: uncollected -> cancel
 
 
 class StockLevel(Base):
@@ -799,6 +800,31 @@ class Wave(Base):
     units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_for_capacity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # orders left waiting
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class OrderPickup(Base):
+    """An order the customer collects at a store (BOPIS or curbside, docs/pickup.md): where,
+    the code they show, when it was ready, until when it is held, and the hand-over."""
+
+    __tablename__ = "order_pickups"
+    __table_args__ = (
+        CheckConstraint("method IN ('pickup', 'curbside')", name="method_known"),
+        Index("ix_order_pickups_location_expires", "location_id", "expires_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    method: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(16))  # kept readable: customer service reads it out (ADR 21)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    arrived_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    arrival_note: Mapped[str | None] = mapped_column(String(255))  # vehicle, bay
+    collected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    collected_by: Mapped[str | None] = mapped_column(String(128))  # the associate who handed it over
+    id_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 def table(model: type[Base]) -> Table:

@@ -21,7 +21,7 @@ from openoms.domain.fulfillment import (
     fulfilment_number,
     parse_fulfilment_number,
 )
-from openoms.services import documents, fulfillment
+from openoms.services import documents, fulfillment, pickup
 from openoms.services.apikeys import Principal
 from openoms.services.common import decode_cursor, encode_cursor
 
@@ -314,6 +314,46 @@ def shipping_label(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return _pdf(data, name)
+
+
+# --- pickup (docs/pickup.md) --------------------------------------------------------------------
+
+
+class PickupHandOver(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = Field(
+        description="The pickup code the customer shows", examples=["042917"]
+    )
+    id_checked: bool = Field(default=False, description="Staff checked the customer's ID")
+
+
+class CustomerArrived(Strict):
+    vehicle: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = Field(
+        default=None, examples=["blue Volvo XC60, TX ABC-1234"]
+    )
+    bay: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
+        default=None, examples=["3"]
+    )
+
+
+@router.post("/fulfilment-orders/{fo}/ready", response_model=FulfilmentOrderRead, responses=ERRORS)
+def mark_ready(db: DB, fo: FoRef, principal: Worker) -> dict[str, Any]:
+    """A pickup order is at the counter: emits `order.ready_for_pickup` (with the pickup code,
+    for the customer's e-mail) and starts the store's hold (`pickup_hold_days`)."""
+    return pickup.mark_ready(db, _fo_id(fo), actor_of(principal))
+
+
+@router.post("/fulfilment-orders/{fo}/pickup", response_model=FulfilmentOrderRead, responses=ERRORS)
+def hand_over(db: DB, fo: FoRef, body: PickupHandOver, principal: Worker) -> dict[str, Any]:
+    """The customer collects it: the right code takes the units off the shelf and the lines are
+    delivered. A wrong code is a 422 on `code` and changes nothing; five in a row lock the
+    hand-over for 15 minutes."""
+    return pickup.hand_over(db, _fo_id(fo), body.code, actor_of(principal), id_checked=body.id_checked)
+
+
+@router.post("/fulfilment-orders/{fo}/arrived", response_model=FulfilmentOrderRead, responses=ERRORS)
+def customer_arrived(db: DB, fo: FoRef, body: CustomerArrived, principal: Worker) -> dict[str, Any]:
+    """Curbside: the customer is outside (vehicle, bay); the store's queue shows them first."""
+    return pickup.customer_arrived(db, _fo_id(fo), actor_of(principal), vehicle=body.vehicle, bay=body.bay)
 
 
 # Declared last: its {step} would otherwise catch /shipments.

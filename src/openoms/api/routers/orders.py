@@ -81,6 +81,8 @@ def capture_order(
         placed_at=body.placed_at,
         notes=body.notes,
         language=body.language,
+        fulfilment_method=body.fulfilment_method,
+        pickup_location=body.pickup_location,
     )
     result = orders.capture_order(
         db,

@@ -17,16 +17,18 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from openoms.domain import fulfillment as fx
+from openoms.domain import pickup as px
 from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode, NotFound
 from openoms.domain.fulfillment import FulfilmentStatus, PackageInput, fulfilment_number
-from openoms.services import catalog, fulfillment, order_search, shipment_views, sourcing
+from openoms.services import catalog, fulfillment, order_search, pickup, shipment_views, sourcing
 from openoms.services.common import utcnow
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -39,8 +41,15 @@ router = APIRouter(include_in_schema=False)
 
 FS = FulfilmentStatus
 #: The open statuses in the order work moves through them: the queue's filter chips.
-OPEN_STATUSES: tuple[FulfilmentStatus, ...] = (FS.RELEASED, FS.ACCEPTED, FS.PICKED, FS.PACKED, FS.PARTIALLY_SHIPPED)
-CLOSED_STATUSES: tuple[FulfilmentStatus, ...] = (FS.SHIPPED, FS.REJECTED, FS.CANCELLED)
+OPEN_STATUSES: tuple[FulfilmentStatus, ...] = (
+    FS.RELEASED,
+    FS.ACCEPTED,
+    FS.PICKED,
+    FS.PACKED,
+    FS.PARTIALLY_SHIPPED,
+    FS.READY_FOR_PICKUP,
+)
+CLOSED_STATUSES: tuple[FulfilmentStatus, ...] = (FS.SHIPPED, FS.PICKED_UP, FS.REJECTED, FS.CANCELLED)
 #: The next step a location reports, its address and its button.
 STEPS: Mapping[FulfilmentStatus, tuple[str, FulfilmentStatus, str]] = {
     FS.RELEASED: ("accept", FS.ACCEPTED, "Accept"),
@@ -213,6 +222,7 @@ def queue(request: Request, user: CurrentUser = Depends(permitted(Permission.FUL
             next_url = "/fulfilment?" + urlencode({"location": code, "status": status.value, "after": found[-1]["id"]})
     context.update(
         {
+            "pickups": [_pickup_row(p, now) for p in pickup.awaiting_collection(db, code, now)],
             "rows": rows,
             "status": wanted,
             "counts": counts,
@@ -253,6 +263,8 @@ def _fo_page(
     form: dict[str, Any] | None = None,
     errors: Errors | None = None,
     status_code: int = 200,
+    handover_error: str | None = None,
+    handover_form: dict[str, Any] | None = None,
 ) -> Response:
     db = request.app.state.db
     settings = request.app.state.settings
@@ -276,6 +288,7 @@ def _fo_page(
     status = FulfilmentStatus(fo["status"])
     can_work = user.can(Permission.FULFILMENT_WORK)
     units_open = sum(ln["quantity_open"] for ln in fo["lines"])
+    collect = pickup.pickup_by_fo(db, _fo_id(fo_id))
     steps = [
         ("Released", fo["released_at"], True),
         ("Accepted", fo["accepted_at"], fo["accepted_at"] is not None),
@@ -287,6 +300,11 @@ def _fo_page(
             bool(shipments),
         ),
     ]
+    if collect is not None:  # collected at the store: ready, then handed over
+        steps[-1:] = [
+            ("Ready for pickup", collect["ready_at"], collect["ready_at"] is not None),
+            ("Picked up", collect["collected_at"], collect["collected_at"] is not None),
+        ]
     if status in (FS.REJECTED, FS.CANCELLED):
         steps[-1] = (status.value.capitalize(), fo["closed_at"], True)
     return page(
@@ -299,8 +317,19 @@ def _fo_page(
             "shipments": shipments,
             "steps": steps,
             "next_step": STEPS.get(status) if can_work else None,
-            "can_ship": can_work and status in fx.SHIPPABLE and units_open > 0,
-            "can_reject": can_work and status in fx.OPEN,
+            "can_ship": can_work and collect is None and status in fx.SHIPPABLE and units_open > 0,
+            "pickup": collect,
+            "pickup_view": _pickup_detail(collect, now=utcnow()) if collect else None,
+            "can_ready": can_work and collect is not None and status in px.READYABLE and units_open > 0,
+            "can_hand_over": can_work and collect is not None and status == FS.READY_FOR_PICKUP,
+            "can_arrive": can_work
+            and collect is not None
+            and collect["method"] == px.FulfilmentMethod.CURBSIDE.value
+            and collect["arrived_at"] is None
+            and status in fx.OPEN,
+            "handover_error": handover_error,
+            "handover_form": handover_form or {},
+            "can_reject": can_work and status in fx.OPEN and collect is None,  # pickups stay at their store
             "is_open": status in fx.OPEN,
             "units_open": units_open,
             "form": form or _default_form(fo, suggestion),
@@ -554,3 +583,103 @@ def ship(
                 f"by {shipment['carrier']}, tracking {tracking}. {after['number']} {state}.",
             )
     return _fo_page(request, fo_id, user, form=values, errors=errors, status_code=422)
+
+
+# --- pickup: ready, hand-over with the code, curbside arrival (docs/pickup.md) -------------------
+
+
+def _pickup_row(p: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    expires = p["expires_at"]
+    return {
+        **p,
+        "waiting": age_text(p["ready_at"], now) if p["ready_at"] else None,
+        "expires_soon": expires is not None and (expires - now) <= dt.timedelta(days=1),
+        "expired": expires is not None and expires <= now,
+    }
+
+
+def _pickup_detail(p: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The hold as the store reads it: the last day, in the store's own timezone."""
+    expires = p["expires_at"]
+    last_day = (expires - dt.timedelta(seconds=1)).astimezone(ZoneInfo(p["timezone"])) if expires else None
+    return {
+        "held_until": f"{last_day:%a} {last_day.day} {last_day:%b}, end of day" if last_day else None,
+        "waiting": age_text(p["ready_at"], now) if p["ready_at"] else None,
+        "locked": p["locked_until"] is not None and p["locked_until"] > now,
+        "expires_soon": expires is not None and (expires - now) <= dt.timedelta(days=1),
+    }
+
+
+@router.post("/fulfilment/{fo_id:int}/ready")
+def ready_for_pickup(
+    request: Request, fo_id: int, user: CurrentUser = Depends(permitted(Permission.FULFILMENT_WORK))
+) -> Response:
+    """The order is at the counter: the customer is told to come with their code."""
+
+    def run() -> str:
+        fo = pickup.mark_ready(request.app.state.db, _fo_id(fo_id), user.actor)
+        return f"{fo['number']} is ready for pickup: the customer is told to come with their pickup code."
+
+    return _act(fo_id, run)
+
+
+@router.post("/fulfilment/{fo_id:int}/pickup")
+def hand_over(
+    request: Request,
+    fo_id: int,
+    form: FormData = Depends(form_data),
+    user: CurrentUser = Depends(permitted(Permission.FULFILMENT_WORK)),
+) -> Response:
+    """Hand the order to the customer who shows the right code; a wrong one comes back on the
+    same page with the error next to the code box."""
+    raw = form.get("code")
+    code = raw.strip() if isinstance(raw, str) else ""
+    id_checked = form.get("id_checked") == "yes"
+    problem = None
+    if not code:
+        problem = "Enter the pickup code the customer shows (6 digits)."
+    elif len(code) > 32:
+        problem = "That is not a pickup code: it has 6 digits."
+    else:
+        try:
+            fo = pickup.hand_over(request.app.state.db, _fo_id(fo_id), code, user.actor, id_checked=id_checked)
+        except DomainError as exc:
+            if exc.code == ErrorCode.NOT_FOUND:
+                raise
+            if not any(e.field == "code" for e in exc.errors):
+                return redirect(f"/fulfilment/{fo_id}", _refusal(exc), "error")
+            problem = sentence(exc.errors[0].reason[:1].upper() + exc.errors[0].reason[1:])
+        else:
+            units = sum(ln["quantity_shipped"] for ln in fo["lines"])
+            return redirect(
+                f"/fulfilment/{fo_id}",
+                f"Handed over: {units} unit{'s' if units != 1 else ''} collected by the customer. "
+                f"{fo['number']} is picked up and the order is delivered.",
+            )
+    return _fo_page(
+        request,
+        fo_id,
+        user,
+        status_code=422,
+        handover_error=problem,
+        handover_form={"code": code[:32], "id_checked": id_checked},
+    )
+
+
+@router.post("/fulfilment/{fo_id:int}/arrived")
+def customer_arrived(
+    request: Request,
+    fo_id: int,
+    vehicle: str = Form(""),
+    bay: str = Form(""),
+    user: CurrentUser = Depends(permitted(Permission.FULFILMENT_WORK)),
+) -> Response:
+    """Curbside: the customer is outside; the queue shows them first."""
+
+    def run() -> str:
+        if len(vehicle) > 120 or len(bay) > 20:
+            raise _Problem(ErrorCode.VALIDATION_ERROR, "Vehicle (120) or bay (20 characters) is too long")
+        fo = pickup.customer_arrived(request.app.state.db, _fo_id(fo_id), user.actor, vehicle=vehicle, bay=bay)
+        return f"Customer for {fo['number']} is outside: bring the order out."
+
+    return _act(fo_id, run)
