@@ -152,6 +152,9 @@ class Strict(BaseModel):
 # --- products -----------------------------------------------------------------------------
 
 
+BackorderPolicyName = Literal["none", "backorder", "preorder"]
+
+
 class ProductFields(Strict):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
@@ -164,6 +167,9 @@ class ProductFields(Strict):
     list_price: Amount | None = None
     currency: Currency | None = None
     active: bool | None = None
+    backorder_policy: BackorderPolicyName | None = Field(
+        None, description="none: a short line is refused; backorder: short units wait for inbound; preorder: all do"
+    )
 
 
 class ProductCreate(ProductFields):
@@ -173,6 +179,7 @@ class ProductCreate(ProductFields):
     high_value: bool = False
     currency: Currency = "USD"
     active: bool = True
+    backorder_policy: BackorderPolicyName = "none"
 
 
 def _not_null(v: Any) -> Any:
@@ -183,7 +190,7 @@ def _not_null(v: Any) -> Any:
 
 
 class ProductUpdate(ProductFields):
-    _keep = field_validator("name", "hazmat", "high_value", "currency", "active")(_not_null)
+    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy")(_not_null)
 
 
 class ProductRead(BaseModel):
@@ -200,6 +207,7 @@ class ProductRead(BaseModel):
     list_price: Decimal | None
     currency: str
     active: bool
+    backorder_policy: BackorderPolicyName
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -328,6 +336,7 @@ class ChannelCreate(Strict):
     kind: ChannelKind
     currency: Currency = "USD"
     active: bool = True
+    accepts_backorders: bool = Field(False, description="Orders may wait for inbound stock (backorders, preorders)")
 
 
 class ChannelUpdate(Strict):
@@ -335,8 +344,9 @@ class ChannelUpdate(Strict):
     kind: ChannelKind | None = None
     currency: Currency | None = None
     active: bool | None = None
+    accepts_backorders: bool | None = None
 
-    _keep = field_validator("name", "kind", "currency", "active")(_not_null)
+    _keep = field_validator("name", "kind", "currency", "active", "accepts_backorders")(_not_null)
 
 
 class ChannelRead(BaseModel):
@@ -346,6 +356,7 @@ class ChannelRead(BaseModel):
     kind: str
     currency: str
     active: bool
+    accepts_backorders: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -506,6 +517,8 @@ class OrderLineRead(BaseModel):
     tax: Decimal
     external_line_id: str | None
     reservations: list[ReservationRead]
+    quantity_backordered: int = Field(0, description="Units waiting for inbound stock (backorder or preorder)")
+    expected_at: dt.datetime | None = Field(None, description="When the last waiting unit is expected to arrive")
 
 
 class HoldRead(BaseModel):
