@@ -4,17 +4,27 @@ lots, the promise from the lot, allocation on receipt in capture order, cancella
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Backorder, OutboxMessage, table
+from openoms.config import get_settings
+from openoms.services import catalog, inbound, orders
 from openoms.services.check import run_check
+from openoms.services.common import Actor
 from tests.conftest import books, order_body, seed_basics
+from tests.integration.test_cli import Cli
 from tests.integration.test_routing_capture import NJ, available, seed
 from tests.integration.test_routing_capture import order_body as routed_order
+
+T = Actor("tests")
 
 
 def _at(days: int) -> dt.datetime:
@@ -223,3 +233,35 @@ def test_cancelling_drops_waiting_units_and_their_claim(api: TestClient, db: Dat
     _receive(api, "A", "WH1", 4)  # nobody waits: the units stay available
     assert available(api, "A")["WH1"] == 4
     assert run_check(db).ok
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    runner = Cli(tmp_path)
+    yield runner
+    runner.close()
+    get_settings.cache_clear()
+
+
+def test_the_cli_imports_the_policy_and_catches_up_waiting_units(cli: Cli) -> None:
+    assert cli("migrate").exit_code == 0
+    seed_basics(cli.db, stock={("B", "WH1"): 3})
+    path = cli.csv("p.csv", [["sku", "name", "backorder_policy"], ["B", "Product B", "preorder"], ["E", "E", "maybe"]])
+    bad = cli("import", "products", str(path))
+    assert bad.exit_code == 1 and "backorder_policy" in bad.output
+    path = cli.csv("p.csv", [["sku", "name", "backorder_policy"], ["B", "Product B", "preorder"]])
+    assert cli("import", "products", str(path)).exit_code == 0
+    with cli.db.begin() as conn:
+        catalog.CHANNELS.upsert_many(conn, [dict(code="web", name="Web", kind="web", accepts_backorders=True)])
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(days=9)
+    inbound.expect_inbound(
+        cli.db, sku="B", location="WH1", quantity=5, expected_at=due, kind="purchase_order", reference="PO", actor=T
+    )
+    cmd = orders.CaptureOrder(channel="web", currency="USD", lines=[orders.LineInput("B", 2, Decimal("10"))])
+    placed = orders.capture_order(cli.db, cmd, T)
+    assert placed.order and placed.order["status"] == "backordered"
+    out = cli("allocate-backorders")
+    assert out.exit_code == 0, out.output
+    assert "reserved 2 unit(s) for 1 order(s)" in out.output and "SO-0000001: reserved 2 x B at WH1" in out.output
+    assert orders.get_order(cli.db, placed.order_id)["status"] == "allocated"
+    assert "reserved 0 unit(s) for 0 order(s)" in cli("allocate-backorders").output

@@ -41,6 +41,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("New phone order", "/orders/new", Permission.ORDERS_CREATE, "Work", "phone"),
     NavItem("Fulfilment", "/fulfilment", Permission.FULFILMENT_VIEW, "Work", "package"),
     NavItem("Inventory", "/inventory", Permission.INVENTORY_VIEW, "Work", "boxes"),
+    NavItem("Backorders", "/backorders", Permission.INVENTORY_VIEW, "Work", "clock"),
     NavItem("Products", "/products", Permission.CATALOG_VIEW, "Set-up", "tag"),
     NavItem("Locations", "/locations", Permission.CATALOG_VIEW, "Set-up", "pin"),
     NavItem("Channels", "/channels", Permission.CATALOG_VIEW, "Set-up", "plug"),

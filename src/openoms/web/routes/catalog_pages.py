@@ -71,6 +71,12 @@ _CHANNEL_KIND_LABELS = {
 # The API's Literal types decide which kinds exist; the labels only say them in words.
 LOCATION_KINDS: Mapping[str, str] = {k: _LOCATION_KIND_LABELS.get(k, k) for k in typing.get_args(LocationKind)}
 CHANNEL_KINDS: Mapping[str, str] = {k: _CHANNEL_KIND_LABELS.get(k, k) for k in typing.get_args(ChannelKind)}
+# docs/backorders.md: what each policy does when the shelves cannot cover a line.
+BACKORDER_POLICIES: Mapping[str, str] = {
+    "none": "Refuse the order",
+    "backorder": "Backorder: short units wait for inbound stock",
+    "preorder": "Preorder: every unit waits for inbound stock",
+}
 WEEKDAYS: Mapping[str, str] = {d: d.capitalize() for d in WEEKDAY_NAMES}  # "mon" → "Mon"
 DASH = "\u2013"  # en dash, for ranges of days
 
@@ -121,6 +127,7 @@ PRODUCTS = Section(
         "length_mm",
         "width_mm",
         "height_mm",
+        "backorder_policy",
     ),
     check_fields=("hazmat", "high_value", "active"),
     labels={
@@ -136,12 +143,13 @@ PRODUCTS = Section(
         "hazmat": "Hazardous material",
         "high_value": "High value",
         "active": "Active",
+        "backorder_policy": "When the shelves are short",
     },
     search=("sku", "name"),
     search_hint="SKU or name",
     upper=("currency",),
     pattern_messages={"currency": "Use a three-letter ISO 4217 code, such as USD or EUR."},
-    defaults={"currency": "USD", "active": True},
+    defaults={"currency": "USD", "active": True, "backorder_policy": "none"},
 )
 
 LOCATIONS = Section(
@@ -221,8 +229,15 @@ CHANNELS = Section(
     title="Channels",
     model=ChannelCreate,
     text_fields=("code", "name", "kind", "currency"),
-    check_fields=("active",),
-    labels={"code": "Code", "name": "Name", "kind": "Kind", "currency": "Currency", "active": "Active"},
+    check_fields=("active", "accepts_backorders"),
+    labels={
+        "code": "Code",
+        "name": "Name",
+        "kind": "Kind",
+        "currency": "Currency",
+        "active": "Active",
+        "accepts_backorders": "Accepts backorders and preorders",
+    },
     search=("code", "name"),
     search_hint="Code or name",
     upper=("currency",),
@@ -366,6 +381,7 @@ def _form_page(
             "currencies": _currencies() if section is not LOCATIONS else [],
             "location_kinds": LOCATION_KINDS,
             "channel_kinds": CHANNEL_KINDS,
+            "backorder_policies": BACKORDER_POLICIES,
         },
         user=user,
         status_code=status_code,
@@ -400,6 +416,7 @@ def _list(section: Section) -> Callable[..., Any]:
                 "can_edit": user.can(Permission.CATALOG_EDIT),
                 "location_kinds": LOCATION_KINDS,
                 "channel_kinds": CHANNEL_KINDS,
+                "backorder_policies": BACKORDER_POLICIES,
                 "days_text": _days_text,
             },
             user=user,
