@@ -4,6 +4,7 @@ lots, the promise from the lot, allocation on receipt in capture order, cancella
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import Backorder, OutboxMessage, table
@@ -265,3 +266,33 @@ def test_the_cli_imports_the_policy_and_catches_up_waiting_units(cli: Cli) -> No
     assert "reserved 2 unit(s) for 1 order(s)" in out.output and "SO-0000001: reserved 2 x B at WH1" in out.output
     assert orders.get_order(cli.db, placed.order_id)["status"] == "allocated"
     assert "reserved 0 unit(s) for 0 order(s)" in cli("allocate-backorders").output
+
+
+def test_a_capture_the_shelves_cover_never_looks_at_backorders_or_inbound(db: Database) -> None:
+    """The hot path stays as it was: the policy rides along in the stock snapshot, and the
+    backorder tables are read only after a shortage."""
+    seed_basics(db, stock={("A", "WH1"): 5})
+    with db.begin() as conn:
+        catalog.PRODUCTS.upsert_many(
+            conn, [dict(sku="A", name="Product A", list_price=10, currency="USD", backorder_policy="backorder")]
+        )
+        catalog.CHANNELS.upsert_many(conn, [dict(code="web", name="Web", kind="web", accepts_backorders=True)])
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        cmd = orders.CaptureOrder(channel="web", currency="USD", lines=[orders.LineInput("A", 2, Decimal("10"))])
+        assert orders.capture_order(db, cmd, T).order["status"] == "allocated"  # type: ignore[index]
+        normal = list(seen)
+        seen.clear()
+        short = orders.CaptureOrder(channel="web", currency="USD", lines=[orders.LineInput("A", 9, Decimal("10"))])
+        with pytest.raises(orders.DomainError):
+            orders.capture_order(db, short, T)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    touched = re.compile(r"\b(backorders|inbound_stock)\b")
+    assert normal and not [s for s in normal if touched.search(s)]
+    assert any("inbound_stock" in s for s in seen)  # the short one did look (and found no lot)
