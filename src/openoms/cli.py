@@ -192,6 +192,19 @@ def check() -> None:
     _fail(f"{len(report.problems)} problem(s) found in {report.stock_rows} stock rows")
 
 
+@app.command("allocate-backorders")
+def allocate_backorders() -> None:
+    """Give free stock to units waiting for it now. Receipts do this by themselves; run it to
+    catch up units a receipt left for later (their order was busy at that moment)."""
+    from openoms.services import backorders
+
+    served = backorders.allocate_waiting_view(_db(), Actor("cli"))
+    for s in served:
+        console.print(f"{s['order_number']}: reserved {s['quantity']} x {s['sku']} at {s['location']}")
+    orders = {s["order_number"] for s in served}
+    console.print(f"reserved {sum(s['quantity'] for s in served)} unit(s) for {len(orders)} order(s)")
+
+
 class ImportKind(StrEnum):
     products = "products"
     locations = "locations"

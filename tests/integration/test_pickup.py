@@ -381,3 +381,17 @@ def test_a_dropship_supplier_released_by_its_automatic_policy_gets_the_work_too(
     assert waves.release_due_waves(db, dt.datetime.now(dt.UTC)) == 1
     [event] = _outbox(db, "fulfilment_order.dropship_requested")
     assert event["location"] == "DS-ACME" and event["lines"] == [{"line_number": 1, "sku": "A", "quantity": 3}]
+
+
+def test_a_short_pickup_order_is_refused_even_when_backorders_are_allowed(api: TestClient, db: Database) -> None:
+    """Collected at its store: never backordered against another location's inbound lot."""
+    seed(db, {("A", "WH-EAST"): 1, ("A", "ST-NYC"): 1})
+    assert api.patch("/api/v1/products/A", json={"backorder_policy": "backorder"}).status_code == 200
+    assert api.patch("/api/v1/channels/web", json={"accepts_backorders": True}).status_code == 200
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    lot = {"sku": "A", "location": "WH-EAST", "quantity": 10, "expected_at": due, "reference": "PO"}
+    assert api.post("/api/v1/inbound", json=lot).status_code == 201
+    body = order_body([("A", 3)], None, external_order_id="P-BO", fulfilment_method="pickup", pickup_location="ST-NYC")
+    r = api.post("/api/v1/orders", json=body)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "insufficient_stock", r.text
+    assert _levels(api, "A")["ST-NYC"] == (1, 0)

@@ -167,6 +167,9 @@ class Strict(BaseModel):
 # --- products -----------------------------------------------------------------------------
 
 
+BackorderPolicyName = Literal["none", "backorder", "preorder"]
+
+
 class ProductFields(Strict):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
@@ -179,6 +182,9 @@ class ProductFields(Strict):
     list_price: Amount | None = None
     currency: Currency | None = None
     active: bool | None = None
+    backorder_policy: BackorderPolicyName | None = Field(
+        None, description="none: a short line is refused; backorder: short units wait for inbound; preorder: all do"
+    )
 
 
 class ProductCreate(ProductFields):
@@ -188,6 +194,7 @@ class ProductCreate(ProductFields):
     high_value: bool = False
     currency: Currency = "USD"
     active: bool = True
+    backorder_policy: BackorderPolicyName = "none"
 
 
 def _not_null(v: Any) -> Any:
@@ -198,7 +205,7 @@ def _not_null(v: Any) -> Any:
 
 
 class ProductUpdate(ProductFields):
-    _keep = field_validator("name", "hazmat", "high_value", "currency", "active")(_not_null)
+    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy")(_not_null)
 
 
 class ProductRead(BaseModel):
@@ -215,6 +222,7 @@ class ProductRead(BaseModel):
     list_price: Decimal | None
     currency: str
     active: bool
+    backorder_policy: BackorderPolicyName
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -367,6 +375,7 @@ class ChannelCreate(Strict):
     currency: Currency = "USD"
     active: bool = True
     default_language: LanguageTag | None = Field(default=None, description="E-mails to its customers; default: en")
+    accepts_backorders: bool = Field(False, description="Orders may wait for inbound stock (backorders, preorders)")
 
 
 class ChannelUpdate(Strict):
@@ -375,8 +384,9 @@ class ChannelUpdate(Strict):
     currency: Currency | None = None
     active: bool | None = None
     default_language: LanguageTag | None = None
+    accepts_backorders: bool | None = None
 
-    _keep = field_validator("name", "kind", "currency", "active")(_not_null)
+    _keep = field_validator("name", "kind", "currency", "active", "accepts_backorders")(_not_null)
 
 
 class ChannelRead(BaseModel):
@@ -387,6 +397,7 @@ class ChannelRead(BaseModel):
     currency: str
     active: bool
     default_language: str | None = None
+    accepts_backorders: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -574,6 +585,8 @@ class OrderLineRead(BaseModel):
     tax: Decimal
     external_line_id: str | None
     reservations: list[ReservationRead]
+    quantity_backordered: int = Field(0, description="Units waiting for inbound stock (backorder or preorder)")
+    expected_at: dt.datetime | None = Field(None, description="When the last waiting unit is expected to arrive")
 
 
 class HoldRead(BaseModel):

@@ -15,6 +15,7 @@ class EventType(StrEnum):
     ORDER_NOTE_ADDED = "order.note_added"
     ORDER_REROUTED = "order.rerouted"
     ORDER_BACKORDERED = "order.backordered"
+    ORDER_BACKORDER_ALLOCATED = "order.backorder_allocated"  # waiting units reserved on receipt
     ORDER_RELEASED = "order.released"
     FULFILMENT_PROGRESS = "fulfilment_order.progress"
     ORDER_READY_FOR_PICKUP = "order.ready_for_pickup"  # the customer is told to come (with the code)

@@ -212,6 +212,7 @@ class InboundLot:
     expected_at: dt.datetime
     quantity: int
     reference: str | None = None
+    inbound_id: int | None = None  # the inbound_stock row, when backorders claim units of it
 
 
 def inbound_ready_at(

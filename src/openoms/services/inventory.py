@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from openoms.adapters.db.tables import LedgerEntry, Location, Product, StockLeve
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, validation_error
 from openoms.domain.events import EventType
 from openoms.domain.inventory import LedgerEntryType, check_on_hand_change
-from openoms.services import idempotency
+from openoms.services import backorders, idempotency
 from openoms.services.common import Actor, utcnow
 
 _stock = table(StockLevel)
@@ -66,6 +67,7 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
     now = utcnow()
     keys = resolve_stock_keys(conn, [(c.sku, c.location) for c in changes], "changes" if len(changes) > 1 else "")
     results: list[tuple[int, dict[str, Any]]] = []
+    grew: set[tuple[int, int]] = set()
     order = sorted(range(len(changes)), key=lambda i: keys[(changes[i].sku, changes[i].location)])
     for i in order:
         ch = changes[i]
@@ -102,12 +104,14 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
         new_on_hand = on_hand + delta
         if delta:
             stock_db.set_on_hand(conn, product_id, location_id, new_on_hand, now)
+        if delta > 0:
+            grew.add((product_id, location_id))
         stock_db.append_ledger(
             conn,
             [stock_db.LedgerRow(product_id, location_id, entry, delta, 0, actor.name, ch.reason, ch.reference)],
             now,
         )
-        level = {
+        level: dict[str, Any] = {
             "sku": ch.sku,
             "location": ch.location,
             "on_hand": new_on_hand,
@@ -123,6 +127,16 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
             {"stock": level, "reason": ch.reason, "reference": ch.reference},
         )
         results.append((i, level))
+    if grew:
+        # Stock that arrived goes to the backorders waiting for it first, in queue order.
+        served = backorders.allocate_backorders(conn, grew, now, actor)
+        taken: dict[tuple[int, int], int] = defaultdict(int)
+        for s in served:
+            taken[(s["product_id"], s["location_id"])] += s["quantity"]
+        for i, level in results:
+            n = taken.pop(keys[(changes[i].sku, changes[i].location)], 0)
+            level["reserved"] += n
+            level["available"] -= n
     stock_db.refresh_low(conn, sorted(set(keys.values())), now)
     return [lvl for _, lvl in sorted(results, key=lambda t: t[0])]
 

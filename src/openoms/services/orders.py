@@ -34,11 +34,21 @@ from openoms.adapters.db.tables import (
 )
 from openoms.domain import money
 from openoms.domain import orders as rules
+from openoms.domain.backorders import BackorderPolicy, LotRoom, may_wait, sellable_from_shelf, split_shelf_and_lots
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
 from openoms.domain.events import EventType
-from openoms.domain.inventory import InsufficientStock, LedgerEntryType, StockPosition, inbound_ready_at
+from openoms.domain.inventory import (
+    Allocation,
+    AllocationPlan,
+    InboundLot,
+    InsufficientStock,
+    LedgerEntryType,
+    Shortage,
+    StockPosition,
+    inbound_ready_at,
+)
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
-from openoms.services import fulfillment, idempotency, inbound, pickup, sourcing
+from openoms.services import backorders, fulfillment, idempotency, pickup, sourcing
 from openoms.services import network as network_service
 from openoms.services.catalog import upsert_customer
 from openoms.services.common import Actor, utcnow
@@ -192,6 +202,7 @@ def _stock_snapshot(conn: Connection, skus: Sequence[str]) -> list[Any]:
             products_t.c.height_mm,
             products_t.c.hazmat,
             products_t.c.high_value,
+            products_t.c.backorder_policy,
             loc_stock.c.location_id,
             loc_stock.c.on_hand,
             loc_stock.c.reserved,
@@ -256,14 +267,25 @@ def _capture_once(
         if prior is not None:
             return CaptureResult(int(prior.resource_id or 0), created=False)
 
-    channel = conn.execute(select(channels_t.c.id, channels_t.c.active).where(channels_t.c.code == cmd.channel)).first()
+    channel = conn.execute(
+        select(channels_t.c.id, channels_t.c.active, channels_t.c.accepts_backorders).where(
+            channels_t.c.code == cmd.channel
+        )
+    ).first()
     if channel is None:
         raise validation_error("channel", f"unknown channel {cmd.channel!r}", ErrorCode.UNKNOWN_CHANNEL)
     if not channel.active:
         raise validation_error("channel", f"channel {cmd.channel!r} is inactive", ErrorCode.UNKNOWN_CHANNEL)
 
+    waits: _BackorderPlan | None = None
     try:
-        product_ids, codes, sourced = _plan(db, conn, cmd, skus, now)
+        try:
+            product_ids, codes, sourced = _plan(db, conn, cmd, skus, now)
+        except InsufficientStock as short:
+            if cmd.fulfilment_method != "ship" or cmd.pickup_location:
+                raise  # a pickup order is collected at its store: never backordered elsewhere (docs/pickup.md)
+            waits = _plan_backorder(db, conn, cmd, skus, now, short, bool(channel.accepts_backorders))
+            product_ids, codes, sourced = waits.product_ids, waits.codes, waits.sourced
     except DomainError:
         # A repeat of an order that was captured must get that order back, even if the
         # stock it took is gone by now.
@@ -276,9 +298,13 @@ def _capture_once(
     if cmd.customer is not None:
         customer = upsert_customer(conn, cmd.customer.email, cmd.customer.name, cmd.customer.phone)
 
-    plan = sourced.plan
+    plan = sourced.plan if waits is None else waits.reserve
     promise = sourced.promise
-    status = rules.rollup_status([LineStatus.ALLOCATED])
+    line_statuses = [
+        LineStatus.BACKORDERED if waits is not None and waits.waiting.get(i) else LineStatus.ALLOCATED
+        for i in range(len(cmd.lines))
+    ]
+    status = rules.rollup_status(line_statuses)
     order_id = conn.execute(
         _insert_fn(conn)(orders_t)
         .values(
@@ -316,7 +342,10 @@ def _capture_once(
     if cmd.fulfilment_method != "ship" and cmd.pickup_location:
         collect = pickup.record_pickup(conn, order_id, cmd.fulfilment_method, cmd.pickup_location)
 
-    stock_db.reserve(conn, plan.stock_deltas(), now)
+    if waits is None:
+        stock_db.reserve(conn, plan.stock_deltas(), now)
+    else:
+        _reserve_and_claim(conn, waits, codes, now)
 
     line_rows = [
         {
@@ -331,26 +360,51 @@ def _capture_once(
             "unit_price": ln.unit_price,
             "discount": ln.discount,
             "tax": ln.tax,
-            "status": LineStatus.ALLOCATED.value,
+            "status": line_statuses[i].value,
         }
         for i, ln in enumerate(cmd.lines)
     ]
     line_ids = (
         conn.execute(insert(lines_t).returning(lines_t.c.id, sort_by_parameter_order=True), line_rows).scalars().all()
     )
-    conn.execute(
-        insert(res_t),
-        [
+    if plan.allocations:
+        conn.execute(
+            insert(res_t),
+            [
+                {
+                    "order_id": order_id,
+                    "order_line_id": line_ids[a.line_index],
+                    "product_id": a.product_id,
+                    "location_id": a.location_id,
+                    "quantity": a.quantity,
+                }
+                for a in plan.allocations
+            ],
+        )
+    waiting_where: list[dict[str, Any]] = []
+    if waits is not None:
+        backorders.record(
+            conn,
+            order_id,
+            [
+                backorders.NewBackorder(
+                    line_ids[c.line_index], c.product_id, c.location_id, c.inbound_id, c.expected_at, c.quantity
+                )
+                for c in waits.claims
+            ],
+            now,
+        )
+        waiting_where = [
             {
-                "order_id": order_id,
-                "order_line_id": line_ids[a.line_index],
-                "product_id": a.product_id,
-                "location_id": a.location_id,
-                "quantity": a.quantity,
+                "line": c.line_index + 1,
+                "sku": cmd.lines[c.line_index].sku,
+                "location": codes[c.location_id],
+                "quantity": c.quantity,
+                "expected_at": c.expected_at.isoformat(),
+                "inbound_reference": c.reference,
             }
-            for a in plan.allocations
-        ],
-    )
+            for c in waits.claims
+        ]
     stock_db.append_ledger(
         conn,
         [
@@ -381,10 +435,23 @@ def _capture_once(
     message = (
         f"Captured from {cmd.channel}"
         + (f" ({cmd.external_order_id})" if cmd.external_order_id else "")
-        + f"; reserved at {', '.join(sorted({w['location'] for w in where}))} by rule {plan.rule}"
+        + (f"; reserved at {', '.join(sorted({w['location'] for w in where}))}" if where else "")
+        + f" by rule {plan.rule}"
+        + (
+            "; backordered "
+            + ", ".join(
+                f"line {w['line']} ({w['sku']}) x{w['quantity']} at {w['location']}, expected "
+                f"{w['expected_at'][:10]}" + (f" ({w['inbound_reference']})" if w["inbound_reference"] else "")
+                for w in waiting_where
+            )
+            if waiting_where
+            else ""
+        )
         + (f"; {sourcing.promise_phrase(promise)}" if promise else "")
     )
     event_data: dict[str, Any] = {"allocations": where, "rule": plan.rule, "promise": sourcing.promise_dict(promise)}
+    if waiting_where:
+        event_data["backordered"] = waiting_where
     if sourced.notes:
         event_data["notes"] = list(sourced.notes)
     sourcing.record_decision(conn, order_id, "capture", sourced, actor.name, now)
@@ -406,6 +473,7 @@ def _capture_once(
                 "grand_total": str(totals["grand_total"]),
                 "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in cmd.lines],
                 "allocations": where,
+                "backordered": waiting_where,
             }
         },
         now=now,
@@ -447,7 +515,9 @@ def _capture_once(
                 "id": line_ids[i],
                 "reservations": by_line[i + 1],
                 "quantity_open": row["quantity"],
-                "quantity_reserved": row["quantity"],
+                "quantity_reserved": row["quantity"] - (waits.waiting.get(i, 0) if waits else 0),
+                "quantity_backordered": waits.waiting.get(i, 0) if waits else 0,
+                "expected_at": waits.expected.get(i) if waits else None,
             }
             for i, row in enumerate(line_rows)
         ],
@@ -468,10 +538,12 @@ def _capture_once(
 
 def _snapshot(
     conn: Connection, skus: list[str]
-) -> tuple[dict[str, sourcing.ProductFacts], dict[tuple[int, int], StockPosition], dict[int, str]]:
-    """Products by SKU and their stock positions, from one read; unknown or inactive SKUs refused."""
+) -> tuple[dict[str, sourcing.ProductFacts], dict[tuple[int, int], StockPosition], dict[int, str], dict[int, str]]:
+    """Products by SKU and their stock positions, from one read; unknown or inactive SKUs
+    refused. Also each product's backorder policy (by product id)."""
     rows = _stock_snapshot(conn, skus)
     facts: dict[str, sourcing.ProductFacts] = {}
+    policies: dict[int, str] = {}
     inactive: set[str] = set()
     stock: dict[tuple[int, int], StockPosition] = {}
     codes: dict[int, str] = {}
@@ -480,6 +552,7 @@ def _snapshot(
             facts[r.sku] = sourcing.ProductFacts(
                 int(r.id), r.sku, r.weight_grams, r.length_mm, r.width_mm, r.height_mm, r.hazmat, r.high_value
             )
+            policies[int(r.id)] = r.backorder_policy
         if not r.active:
             inactive.add(r.sku)
         if r.location_id is not None:
@@ -492,14 +565,21 @@ def _snapshot(
     ]
     if bad:
         raise DomainError(ErrorCode.UNKNOWN_SKU, "; ".join(f"{e.field}: {e.reason}" for e in bad), bad)
-    return facts, stock, codes
+    return facts, stock, codes, policies
 
 
 def _plan(
     db: Database, conn: Connection, cmd: CaptureOrder, skus: list[str], now: dt.datetime
 ) -> tuple[dict[str, int], dict[int, str], sourcing.SourcingPlan]:
     """Resolve SKUs and choose locations from one stock snapshot (no writes)."""
-    facts, stock, codes = _snapshot(conn, skus)
+    facts, stock, codes, policies = _snapshot(conn, skus)
+    preorders = [
+        Shortage(i, ln.sku, ln.quantity, 0)
+        for i, ln in enumerate(cmd.lines)
+        if policies[facts[ln.sku].product_id] == BackorderPolicy.PREORDER
+    ]
+    if preorders:  # not sold from the shelf yet: only ever captured against inbound
+        raise InsufficientStock(preorders)
     if cmd.fulfilment_method != "ship" or cmd.pickup_location:  # collected at a store: reserved there only
         lines = [(facts[ln.sku], ln.quantity) for ln in cmd.lines]
         return pickup.plan_pickup(
@@ -523,11 +603,14 @@ def _plan_from_inbound(
 ) -> tuple[sourcing.SourcingPlan, list[str], set[str], dict[str, int]] | None:
     """The quote when the shelves are short: each location may also count the stock it
     expects (purchase orders, transfers), and ships once the last lot it needs has arrived."""
-    facts, stock, _ = _snapshot(conn, skus)
+    facts, stock, _, policies = _snapshot(conn, skus)
     needed: dict[int, int] = defaultdict(int)
     for ln in cmd.lines:
         needed[facts[ln.sku].product_id] += ln.quantity
-    lots = inbound.open_lots(conn, needed)
+    # Units earlier backorders claimed are not promised twice.
+    lots: dict[int, dict[int, list[InboundLot]]] = defaultdict(dict)
+    for (pid, loc), rooms in backorders.lot_room(conn, needed).items():
+        lots[loc][pid] = [InboundLot(r.expected_at, r.free, r.reference, r.inbound_id) for r in rooms]
     if not lots:
         return None
     net = network_service.current_network(db, conn)
@@ -538,7 +621,11 @@ def _plan_from_inbound(
     for loc_id, by_product in lots.items():
         if loc_id not in code_of:
             continue
-        shelf = {pid: stock[(pid, loc_id)].available for pid in needed if (pid, loc_id) in stock}
+        shelf = {
+            pid: sellable_from_shelf(policies[pid], stock[(pid, loc_id)].available)
+            for pid in needed
+            if (pid, loc_id) in stock
+        }
         units, ready, used = inbound_ready_at(needed, shelf, by_product)
         if ready is None:
             continue
@@ -568,6 +655,182 @@ def _plan_from_inbound(
     return sourced, used_notes, chosen & set(ready_at), {f.sku: f.product_id for f in facts.values()}
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """Units of one order line waiting at a location for one inbound lot."""
+
+    line_index: int
+    product_id: int
+    location_id: int
+    inbound_id: int
+    expected_at: dt.datetime
+    quantity: int
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class _BackorderPlan:
+    """A capture whose short units wait for inbound lots: what the shelves give now (``reserve``)
+    and what each lot is claimed for."""
+
+    product_ids: dict[str, int]
+    codes: dict[int, str]
+    sourced: sourcing.SourcingPlan
+    reserve: AllocationPlan
+    claims: list[_Claim]
+    policies: dict[int, str]
+    waiting: dict[int, int]  # line index -> units waiting
+    expected: dict[int, dt.datetime]  # line index -> latest expected arrival of its units
+
+
+def _refuse_backorder(
+    cmd: CaptureOrder, short: InsufficientStock, policies: dict[int, str], facts: dict[str, Any], accepts: bool
+) -> None:
+    """The capture may only wait for inbound when every short line's product and the channel
+    allow it; otherwise it is refused as before, with a line-by-line reason."""
+    short_lines = {s.line_index for s in short.shortages}
+    bad: list[FieldError] = []
+    for i in sorted(short_lines):
+        ln = cmd.lines[i]
+        policy = policies[facts[ln.sku].product_id]
+        if may_wait(policy, accepts):
+            continue
+        if policy == BackorderPolicy.NONE:
+            continue  # the original shortage already names this line
+        bad.append(
+            FieldError(
+                f"lines[{i}].sku",
+                f"{ln.sku} is sold as a {policy} and channel {cmd.channel!r} does not accept backorders",
+            )
+        )
+    if any(policies[facts[cmd.lines[i].sku].product_id] == BackorderPolicy.NONE for i in short_lines):
+        raise short
+    if bad:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_STOCK,
+            "; ".join(f"{e.field}: {e.reason}" for e in bad),
+            bad,
+            extra=short.extra,
+        )
+
+
+def _plan_backorder(
+    db: Database,
+    conn: Connection,
+    cmd: CaptureOrder,
+    skus: list[str],
+    now: dt.datetime,
+    short: InsufficientStock,
+    accepts: bool,
+) -> _BackorderPlan:
+    """Plan a capture whose short units wait for inbound lots, or re-raise the shortage.
+
+    Each location counts its sellable shelf plus the lots no earlier backorder claimed, the
+    routing engine chooses as usual (promising from the last lot's arrival), and each chosen
+    quantity takes the shelf first and then claims lots earliest first. No writes."""
+    facts, stock, codes, policies = _snapshot(conn, skus)
+    _refuse_backorder(cmd, short, policies, facts, accepts)
+    needed: dict[int, int] = defaultdict(int)
+    for ln in cmd.lines:
+        needed[facts[ln.sku].product_id] += ln.quantity
+    rooms = backorders.lot_room(conn, needed)
+    if not rooms:
+        raise short
+    net = network_service.current_network(db, conn)
+    code_of = {loc.id: loc.profile.code for loc in net.locations}
+    codes = {**codes, **code_of}
+    shelf = {key: sellable_from_shelf(policies[key[0]], pos.available) for key, pos in stock.items()}
+    counted = {key: StockPosition(n, 0) for key, n in shelf.items()}
+    ready_at: dict[str, dt.datetime] = {}
+    for loc_id in sorted({loc for _, loc in rooms}):
+        if loc_id not in code_of:
+            continue
+        lots = {
+            pid: [InboundLot(r.expected_at, r.free, r.reference, r.inbound_id) for r in rooms[(pid, loc_id)]]
+            for pid in needed
+            if (pid, loc_id) in rooms
+        }
+        units, ready, _ = inbound_ready_at(needed, {pid: shelf.get((pid, loc_id), 0) for pid in needed}, lots)
+        if ready is None:
+            continue
+        for pid, n in units.items():
+            counted[(pid, loc_id)] = StockPosition(n, 0)
+        ready_at[code_of[loc_id]] = max(ready, now)
+    sourced = sourcing.plan_order(
+        db,
+        conn,
+        lines=[(facts[ln.sku], ln.quantity) for ln in cmd.lines],
+        stock=counted,
+        shipping_address=cmd.shipping_address,
+        channel=cmd.channel,
+        service_level=cmd.service_level,
+        now=now,
+        ready_at=ready_at,
+    )
+    shelf_left = dict(shelf)
+    room_left = {key: list(v) for key, v in rooms.items()}
+    reserve: list[Allocation] = []
+    claims: list[_Claim] = []
+    for a in sourced.plan.allocations:
+        key = (a.product_id, a.location_id)
+        split = split_shelf_and_lots(a.quantity, shelf_left.get(key, 0), room_left.get(key, []))
+        if split is None:  # the plan counted these units; only a stale read gets here
+            raise stock_db.LostRace(key)
+        from_shelf, lot_claims = split
+        if from_shelf:
+            reserve.append(Allocation(a.line_index, a.product_id, a.location_id, from_shelf))
+            shelf_left[key] -= from_shelf
+        taken = {c.inbound_id: c.quantity for c in lot_claims}
+        room_left[key] = [
+            LotRoom(r.inbound_id, r.expected_at, r.free - taken.get(r.inbound_id, 0)) for r in room_left.get(key, [])
+        ]
+        ref_of = {r.inbound_id: r.reference for r in rooms[key]} if lot_claims else {}
+        claims += [
+            _Claim(a.line_index, *key, c.inbound_id, c.expected_at, c.quantity, ref_of[c.inbound_id])
+            for c in lot_claims
+        ]
+    waiting: dict[int, int] = defaultdict(int)
+    expected: dict[int, dt.datetime] = {}
+    for c in claims:
+        waiting[c.line_index] += c.quantity
+        expected[c.line_index] = max(expected.get(c.line_index, c.expected_at), c.expected_at)
+    return _BackorderPlan(
+        {sku: f.product_id for sku, f in facts.items()},
+        codes,
+        sourced,
+        AllocationPlan(tuple(reserve), sourced.plan.rule),
+        claims,
+        policies,
+        dict(waiting),
+        expected,
+    )
+
+
+def _reserve_and_claim(conn: Connection, waits: _BackorderPlan, codes: dict[int, str], now: dt.datetime) -> None:
+    """Reserve the shelf units and lock the stock rows the backorders wait at, in one sorted
+    pass (capture's lock order). Under those locks the queue is settled: if stock arrived since
+    the snapshot, or the lots no longer have room for the plan by the promised date, the plan
+    lost a race and capture re-plans (``LostRace``)."""
+    deltas = {(p, loc): q for p, loc, q in waits.reserve.stock_deltas()}
+    waiting_at = {(c.product_id, c.location_id) for c in waits.claims}
+    for key in sorted(set(deltas) | waiting_at):
+        if key in deltas:
+            stock_db.reserve(conn, [(key[0], key[1], deltas[key])], now)
+        if key in waiting_at:
+            on_hand, reserved = stock_db.lock_stock_row(conn, key[0], key[1], now)
+            safety = conn.execute(
+                select(stock_t.c.safety_stock).where(stock_t.c.product_id == key[0], stock_t.c.location_id == key[1])
+            ).scalar_one()
+            if waits.policies[key[0]] != BackorderPolicy.PREORDER and on_hand - reserved - safety > 0:
+                raise stock_db.LostRace(key)  # stock came in: it serves this order from the shelf
+    rooms = backorders.lot_room(conn, {p for p, _ in waiting_at})
+    room_of = {r.inbound_id: r.free for key in waiting_at for r in rooms.get(key, [])}
+    for c in waits.claims:
+        if room_of.get(c.inbound_id, 0) < c.quantity:
+            raise stock_db.LostRace((c.product_id, c.location_id))
+        room_of[c.inbound_id] -= c.quantity
+
+
 def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> dict[str, Any]:
     """Where a basket would ship from and when it would arrive, by the same code and stock
     snapshot capture uses, without reserving anything (``POST /api/v1/promise``)."""
@@ -585,6 +848,8 @@ def quote_promise(db: Database, cmd: CaptureOrder, *, explain: bool = False) -> 
         try:
             product_ids, _codes, sourced = _plan(db, conn, cmd, skus, now)
         except InsufficientStock:
+            if cmd.fulfilment_method != "ship" or cmd.pickup_location:
+                raise  # a pickup quote is for that store's shelf only
             found = _plan_from_inbound(db, conn, cmd, skus, now)
             if found is None:
                 raise
@@ -808,8 +1073,15 @@ def _line_state(ln: Any) -> rules.LineState:
 def _apply_line_cancellation(conn: Connection, ln: Any, quantity: int, new_status: LineStatus) -> list[Release]:
     """Cancel units of one line; returns the reservations to give back to stock."""
     freed: list[Release] = []
-    if LineStatus(ln.status) in (LineStatus.ALLOCATED, LineStatus.RELEASED):
-        freed = _take_back_reservations(conn, int(ln.id), quantity)
+    left = quantity
+    if LineStatus(ln.status) == LineStatus.BACKORDERED:
+        # Units not here yet go first: their lot claims are given back to later captures.
+        dropped, still_waiting, had_backorders = backorders.drop_waiting(conn, int(ln.id), quantity)
+        left -= dropped
+        if had_backorders and still_waiting == 0 and new_status == LineStatus.BACKORDERED:
+            new_status = LineStatus.ALLOCATED  # what is left of the line is all reserved
+    if left and LineStatus(ln.status) in (LineStatus.ALLOCATED, LineStatus.RELEASED, LineStatus.BACKORDERED):
+        freed = _take_back_reservations(conn, int(ln.id), left)
     conn.execute(
         update(lines_t)
         .where(lines_t.c.id == ln.id)
@@ -943,10 +1215,12 @@ def get_order(db: Database, order_id: int) -> dict[str, Any]:
         by_line: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in res:
             by_line[int(r.order_line_id)].append({"location": r.code, "quantity": int(r.quantity)})
+        waiting = backorders.waiting_by_line(conn, order_id)
         for ln in lines:
             ln["reservations"] = by_line.get(int(ln["id"]), [])
             ln["quantity_open"] = ln["quantity"] - ln["quantity_cancelled"] - ln["quantity_shipped"]
             ln["quantity_reserved"] = sum(r["quantity"] for r in ln["reservations"])
+            ln["quantity_backordered"], ln["expected_at"] = waiting.get(int(ln["id"]), (0, None))
         order["lines"] = lines
         order["holds"] = [
             dict(h) | {"active": h["released_at"] is None}

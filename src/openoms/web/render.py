@@ -44,6 +44,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Inventory", "/inventory", Permission.INVENTORY_VIEW, "Work", "boxes"),
     NavItem("Inbound", "/inbound", Permission.INVENTORY_VIEW, "Work", "truck"),
     NavItem("Transfers", "/transfers", Permission.INVENTORY_VIEW, "Work", "route"),
+    NavItem("Backorders", "/backorders", Permission.INVENTORY_VIEW, "Work", "clock"),
     NavItem("Products", "/products", Permission.CATALOG_VIEW, "Set-up", "tag"),
     NavItem("Locations", "/locations", Permission.CATALOG_VIEW, "Set-up", "pin"),
     NavItem("Channels", "/channels", Permission.CATALOG_VIEW, "Set-up", "plug"),

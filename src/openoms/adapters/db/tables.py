@@ -97,6 +97,8 @@ class Product(Timestamped, Base):
     list_price: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # none / backorder / preorder: may a short line wait for inbound stock (0011, docs/backorders.md)
+    backorder_policy: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
 
 class Location(Timestamped, Base):
@@ -198,6 +200,7 @@ class Channel(Timestamped, Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     default_language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, for e-mails (0009)
+    accepts_backorders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # 0011
 
 
 class Customer(Timestamped, Base):
@@ -825,6 +828,36 @@ class OrderPickup(Base):
     id_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Backorder(Base):
+    """Units of a line that wait for stock at a location, and the inbound lot they were promised
+    from (the lot's claim). The queue at a stock row is served in ``id`` order: ids are taken
+    under that row's lock, so they are the order in which the captures were accepted."""
+
+    __tablename__ = "backorders"
+    __table_args__ = (
+        CheckConstraint(
+            "quantity > 0 AND quantity_allocated >= 0 AND quantity_cancelled >= 0 "
+            "AND quantity_allocated + quantity_cancelled <= quantity",
+            name="quantities_add_up",
+        ),
+        Index("ix_backorders_queue", "product_id", "location_id", "id"),
+        Index("ix_backorders_order_line_id", "order_line_id"),
+        Index("ix_backorders_inbound_id", "inbound_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("order_lines.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    inbound_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbound_stock.id"))
+    expected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    quantity: Mapped[int] = mapped_column(Integer)
+    quantity_allocated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quantity_cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
 def table(model: type[Base]) -> Table:

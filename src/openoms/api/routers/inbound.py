@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from openoms.api.deps import DB, actor_of, require
 from openoms.api.schemas import COMMON_ERRORS, Code, Quantity, Sku, StockLevelRead, Strict, UtcDatetime, error_responses
-from openoms.services import inbound, stock_ops
+from openoms.services import backorders, inbound, stock_ops
 from openoms.services.apikeys import Principal
 from openoms.services.idempotency import request_fingerprint
 
@@ -130,3 +130,48 @@ def receive_inbound(
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint("POST", f"/inbound/{inbound_id}/receipts", body.model_dump_json().encode()),
     )
+
+
+class BackorderRead(BaseModel):
+    position: int = Field(description="Place in the queue at its SKU and location: 1 is served first")
+    order_number: str
+    line_number: int
+    sku: str
+    product_name: str
+    policy: Literal["none", "backorder", "preorder"]
+    location: str
+    quantity_waiting: int
+    expected_at: dt.datetime | None = Field(description="When the inbound lot it was promised from is due")
+    inbound_reference: str | None
+    inbound_kind: Literal["purchase_order", "transfer"] | None
+    placed_at: dt.datetime
+    backordered_at: dt.datetime
+
+
+class AllocatedRead(BaseModel):
+    order_number: str
+    order_line_id: int
+    sku: str
+    location: str
+    quantity: int
+
+
+@router.get("/backorders", response_model=list[BackorderRead], dependencies=[Depends(require("inventory:read"))])
+def list_backorders(
+    db: DB,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    location: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[dict[str, Any]]:
+    """Units waiting for inbound stock, per SKU and location in the order received stock
+    goes to them (first captured, first served)."""
+    return backorders.list_backorders(db, sku=sku, location=location, limit=limit)
+
+
+@router.post("/backorders/allocate", response_model=list[AllocatedRead])
+def allocate_backorders(
+    db: DB, principal: Annotated[Principal, Depends(require("inventory:write"))]
+) -> list[dict[str, Any]]:
+    """Give free stock to waiting units now. Receipts do this by themselves; this catches up
+    units a receipt left for later (their order was busy with another command at the time)."""
+    return backorders.allocate_waiting_view(db, actor_of(principal))

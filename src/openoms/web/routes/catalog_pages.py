@@ -76,6 +76,12 @@ RELEASE_MODES: Mapping[str, str] = {
     "automatic": "Automatic",
     "waves": "In waves",
 }
+# docs/backorders.md: what each policy does when the shelves cannot cover a line.
+BACKORDER_POLICIES: Mapping[str, str] = {
+    "none": "Refuse the order",
+    "backorder": "Backorder: short units wait for inbound stock",
+    "preorder": "Preorder: every unit waits for inbound stock",
+}
 WEEKDAYS: Mapping[str, str] = {d: d.capitalize() for d in WEEKDAY_NAMES}  # "mon" → "Mon"
 DASH = "\u2013"  # en dash, for ranges of days
 
@@ -126,6 +132,7 @@ PRODUCTS = Section(
         "length_mm",
         "width_mm",
         "height_mm",
+        "backorder_policy",
     ),
     check_fields=("hazmat", "high_value", "active"),
     labels={
@@ -141,12 +148,13 @@ PRODUCTS = Section(
         "hazmat": "Hazardous material",
         "high_value": "High value",
         "active": "Active",
+        "backorder_policy": "When the shelves are short",
     },
     search=("sku", "name"),
     search_hint="SKU or name",
     upper=("currency",),
     pattern_messages={"currency": "Use a three-letter ISO 4217 code, such as USD or EUR."},
-    defaults={"currency": "USD", "active": True},
+    defaults={"currency": "USD", "active": True, "backorder_policy": "none"},
 )
 
 LOCATIONS = Section(
@@ -231,7 +239,7 @@ CHANNELS = Section(
     title="Channels",
     model=ChannelCreate,
     text_fields=("code", "name", "kind", "currency", "default_language"),
-    check_fields=("active",),
+    check_fields=("active", "accepts_backorders"),
     labels={
         "code": "Code",
         "name": "Name",
@@ -239,6 +247,7 @@ CHANNELS = Section(
         "currency": "Currency",
         "default_language": "E-mail language",
         "active": "Active",
+        "accepts_backorders": "Accepts backorders and preorders",
     },
     search=("code", "name"),
     search_hint="Code or name",
@@ -394,6 +403,7 @@ def _form_page(
             "location_kinds": LOCATION_KINDS,
             "channel_kinds": CHANNEL_KINDS,
             "release_modes": RELEASE_MODES,
+            "backorder_policies": BACKORDER_POLICIES,
         },
         user=user,
         status_code=status_code,
@@ -428,6 +438,7 @@ def _list(section: Section) -> Callable[..., Any]:
                 "can_edit": user.can(Permission.CATALOG_EDIT),
                 "location_kinds": LOCATION_KINDS,
                 "channel_kinds": CHANNEL_KINDS,
+                "backorder_policies": BACKORDER_POLICIES,
                 "days_text": _days_text,
             },
             user=user,

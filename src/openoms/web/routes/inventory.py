@@ -18,6 +18,7 @@ from openoms.api.errors import STATUS
 from openoms.domain.access import Permission
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound, validation_error
 from openoms.domain.stock_moves import ADJUSTMENT_REASONS, COUNT_REASONS, ManualMove, MoveKind
+from openoms.services import backorders
 from openoms.services import inventory_views as views
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -293,3 +294,46 @@ def sku_or_ledger(
     ledger there, newest first."""
     sku, location = _resolve(request.app.state.db, path.strip("/"))
     return _sku_page(request, user, sku, location)
+
+
+@router.get("/backorders", response_class=HTMLResponse)
+def backorders_page(request: Request, user: CurrentUser = Depends(permitted(Permission.INVENTORY_VIEW))) -> Any:
+    """Units waiting for inbound stock: a queue per SKU and location, first served first."""
+    db = request.app.state.db
+    params = request.query_params
+    sku = (params.get("sku") or "").strip() or None
+    location = (params.get("location") or "").strip() or None
+    rows = backorders.list_backorders(db, sku=sku, location=location, limit=1000)
+    queues: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        q = queues.setdefault(
+            (r["sku"], r["location"]),
+            {
+                "sku": r["sku"],
+                "product_name": r["product_name"],
+                "policy": r["policy"],
+                "location": r["location"],
+                "waiting": 0,
+                "orders": set(),
+                "next_due": None,
+                "rows": [],
+            },
+        )
+        q["waiting"] += r["quantity_waiting"]
+        q["orders"].add(r["order_number"])
+        if r["expected_at"] is not None and (q["next_due"] is None or r["expected_at"] < q["next_due"]):
+            q["next_due"] = r["expected_at"]
+        q["rows"].append(r)
+    totals = {
+        "waiting": sum(q["waiting"] for q in queues.values()),
+        "orders": len({r["order_number"] for r in rows}),
+        "skus": len({q["sku"] for q in queues.values()}),
+        "oldest": min((r["backordered_at"] for r in rows), default=None),
+    }
+    return page(
+        request,
+        "inventory/backorders.html",
+        {"queues": list(queues.values()), "totals": totals, "flt": {"sku": sku, "location": location}},
+        user=user,
+        title="Backorders",
+    )

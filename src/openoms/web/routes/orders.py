@@ -53,6 +53,7 @@ EVENT_TITLES = {
     "order.note_added": "Note",
     "order.rerouted": "Routed again",
     "order.backordered": "Backordered",
+    "order.backorder_allocated": "Backorder reserved from received stock",
     "order.released": "Released to fulfilment",
     "fulfilment_order.progress": "Fulfilment progress",
     "shipment.created": "Shipped",
@@ -199,6 +200,8 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
         "shipped": sum(ln["quantity_shipped"] for ln in lines),
         "open": sum(ln["quantity_open"] for ln in lines),
         "reserved": sum(ln["quantity_reserved"] for ln in lines),
+        "waiting": sum(ln.get("quantity_backordered", 0) for ln in lines),
+        "waiting_due": max((ln["expected_at"] for ln in lines if ln.get("expected_at")), default=None),
     }
     order["summary_reserved"] = summary["reserved"]
     location_names = {
