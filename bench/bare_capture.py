@@ -54,7 +54,8 @@ RETURNING id
 """
 RESERVE = """
 UPDATE stock_levels SET reserved = reserved + %(q)s, updated_at = %(now)s
-WHERE product_id = %(p)s AND location_id = %(l)s AND on_hand - reserved >= %(q)s
+WHERE product_id = %(p)s AND location_id = %(l)s AND on_hand - reserved - safety_stock >= %(q)s
+RETURNING reorder_point, low_since
 """
 LINE_COLUMNS = (
     "(order_id, line_number, external_line_id, product_id, sku, quantity, quantity_cancelled, "

@@ -41,7 +41,14 @@ def test_capture_reserves_at_one_location_and_writes_timeline(api: TestClient, d
     assert order["timeline"][0]["actor"] == "api-key:tests"
     # the capture response is built without re-reading; it must equal what a read returns
     assert api.get(f"/api/v1/orders/{order['id']}").json() == order
-    assert _stock(api, "A")["WH1"] == {"location": "WH1", "on_hand": 5, "reserved": 2, "available": 3, "ships": True}
+    assert _stock(api, "A")["WH1"] == {
+        "location": "WH1",
+        "on_hand": 5,
+        "reserved": 2,
+        "safety_stock": 0,
+        "available": 3,
+        "ships": True,
+    }
     assert run_check(db).ok
 
 

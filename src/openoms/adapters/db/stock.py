@@ -39,6 +39,8 @@ RESERVE = (
         _stock.c.on_hand - _stock.c.reserved - _stock.c.safety_stock >= bindparam("p_quantity"),
     )
     .values(reserved=_stock.c.reserved + bindparam("p_quantity"), updated_at=bindparam("p_now"))
+    # What the low-stock check needs, so rows without a reorder point cost no second statement.
+    .returning(_stock.c.reorder_point, _stock.c.low_since)
 )
 
 RELEASE = (
@@ -89,14 +91,17 @@ class LedgerRow:
 
 def reserve(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datetime) -> None:
     """Take ``quantity`` free units of each (product, location, quantity), all or nothing."""
+    watched: list[tuple[int, int]] = []
     for product_id, location_id, quantity in sorted(deltas):
-        res = conn.execute(
+        row = conn.execute(
             RESERVE,
             {"p_product_id": product_id, "p_location_id": location_id, "p_quantity": quantity, "p_now": now},
-        )
-        if res.rowcount != 1:
+        ).first()
+        if row is None:
             raise LostRace((product_id, location_id, quantity))
-    mark_low(conn, [(p, loc) for p, loc, _ in deltas], now)
+        if row.reorder_point is not None and row.low_since is None:  # may just have crossed into low
+            watched.append((product_id, location_id))
+    mark_low(conn, watched, now)
 
 
 def release(conn: Connection, deltas: Sequence[tuple[int, int, int]], now: dt.datetime) -> None:
