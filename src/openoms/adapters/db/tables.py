@@ -97,7 +97,7 @@ class Product(Timestamped, Base):
     list_price: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    # none / backorder / preorder: may a short line wait for inbound stock (0011, docs/backorders.md)
+    # none / backorder / preorder: may a short line wait for inbound stock (0014, docs/backorders.md)
     backorder_policy: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
 
@@ -137,10 +137,10 @@ class Location(Timestamped, Base):
     holiday_calendar: Mapped[str | None] = mapped_column(String(16))  # "US", "US-TX": public holidays observed
     handling_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     channels: Mapped[list[Any] | None] = mapped_column(JSON)  # channel codes it serves; NULL: every channel
-    # When its work is released (0013, domain.waves): manual / automatic / waves at local "HH:MM" times.
+    # When its work is released (0012, domain.waves): manual / automatic / waves at local "HH:MM" times.
     release_mode: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     wave_times: Mapped[list[Any] | None] = mapped_column(JSON)
-    pickup_hold_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")  # 0012: uncollected -> cancel
+    pickup_hold_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")  # 0013: uncollected -> cancel
 
 
 class StockLevel(Base):
@@ -200,7 +200,7 @@ class Channel(Timestamped, Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     default_language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, for e-mails (0009)
-    accepts_backorders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # 0011
+    accepts_backorders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # 0014
 
 
 class Customer(Timestamped, Base):
@@ -575,7 +575,7 @@ class FulfilmentOrder(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    wave_id: Mapped[int | None] = mapped_column(BigId, index=True)  # the release run that made it (0013)
+    wave_id: Mapped[int | None] = mapped_column(BigId, index=True)  # the release run that made it (0012)
 
 
 class FulfilmentLine(Base):

@@ -1,7 +1,7 @@
 """release policies and waves: how each location is handed its work (docs/fulfilment.md)
 
-Revision ID: 0013
-Revises: 0014
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-24 22:20:00
 
 ``locations.release_mode`` (manual / automatic / waves) and ``locations.wave_times`` (local
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0014"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """pickup: orders collected at a store (BOPIS, curbside) and how long a store holds them
 
-Revision ID: 0012
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-24 22:30:00
 
 ``locations.pickup_hold_days`` is added in place (ALTER TABLE ADD COLUMN) and dropped the same
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """backorders and preorders: product policy, channel switch, waiting units with their lot claims
 
-Revision ID: 0011
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-24 22:30:00
 
 Columns are added in place (ALTER TABLE ADD COLUMN) and dropped the same way, never by copying
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
