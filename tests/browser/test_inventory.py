@@ -99,7 +99,7 @@ def test_low_stock_and_location_filters(page: Page, site: DemoSite) -> None:
         cell = rows.nth(i).locator("td.avail-cell")
         if cell.count():
             expect(cell.locator(".badge")).to_have_text(re.compile("low|out", re.I))
-    page.get_by_label("Location").select_option("ST-NYC")
+    page.get_by_label("Location", exact=True).select_option("ST-NYC")
     page.wait_for_url(re.compile(r"location=ST-NYC"))
     expect(page.get_by_role("status")).to_contain_text("stocked at ST-NYC")
     expect(page.get_by_role("columnheader", name="Available here")).to_be_visible()
