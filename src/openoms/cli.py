@@ -149,16 +149,22 @@ def create_api_key(
         list[str] | None,
         typer.Option(help="Repeat: orders:write, inventory:read, ... or * (default: *)"),
     ] = None,
+    location: Annotated[
+        str | None,
+        typer.Option(help="Bind to one location (a drop-ship supplier or 3PL): it sees only that location's work"),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
     from openoms.services import apikeys
 
+    default = list(apikeys.BOUND_SCOPES) if location else ["*"]
     try:
-        principal, secret = apikeys.create_api_key(_db(), name, scope or ["*"], Actor("cli"))
+        principal, secret = apikeys.create_api_key(_db(), name, scope or default, Actor("cli"), location=location)
     except DomainError as exc:
         _fail(exc.message, 2)
         return
-    console.print(f"API key for {principal.name} ({', '.join(sorted(principal.scopes))}):")
+    bound = f", location {principal.location}" if principal.location else ""
+    console.print(f"API key for {principal.name} ({', '.join(sorted(principal.scopes))}{bound}):")
     print(secret)
 
 

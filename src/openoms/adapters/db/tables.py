@@ -366,6 +366,8 @@ class ApiKey(Base):
     scopes: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # A drop-ship supplier's or 3PL's key sees only this location's work (0015).
+    location_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("locations.id"))
 
 
 class IdempotencyRecord(Base):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from openoms.adapters.documents import PaperSize
-from openoms.api.deps import DB, actor_of, order_id_of, require
+from openoms.api.deps import DB, actor_of, list_location, order_id_of, require
 from openoms.api.schemas import COMMON_ERRORS, MAX_ORDER_LINES, Quantity, Reason, Strict, UtcDatetime, error_responses
 from openoms.domain.errors import validation_error
 from openoms.domain.fulfillment import (
@@ -146,16 +146,21 @@ def release_order(
     return fulfillment.release_order(db, order_id_of(order), actor_of(principal))
 
 
-@router.get("/fulfilment-orders", response_model=FulfilmentPage, dependencies=[Depends(require("fulfilment:read"))])
+@router.get("/fulfilment-orders", response_model=FulfilmentPage)
 def list_fulfilment_orders(
     db: DB,
+    principal: Annotated[Principal, Depends(require("fulfilment:read"))],
     location: Annotated[str | None, Query(description="A location's queue")] = None,
     status: Annotated[list[FulfilmentStatus] | None, Query(description="Repeat for several")] = None,
     order: Annotated[str | None, Query(description="One order's fulfilment orders")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Oldest first, so a location works its queue in order."""
+    """Oldest first, so a location works its queue in order. A location-bound key sees only
+    its location's queue."""
+    location, visible = list_location(principal, location)
+    if not visible:
+        return {"items": [], "next_cursor": None}
     items = fulfillment.list_fulfilment_orders(
         db,
         location=location,

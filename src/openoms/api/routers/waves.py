@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 
 from openoms.adapters.documents import PaperSize
-from openoms.api.deps import DB, actor_of, require
+from openoms.api.deps import DB, actor_of, list_location, require
 from openoms.api.schemas import COMMON_ERRORS, error_responses
 from openoms.domain.errors import validation_error
 from openoms.domain.waves import parse_wave_number, wave_number
@@ -77,15 +77,19 @@ class RunsRead(BaseModel):
     runs: list[RunRead]
 
 
-@router.get("/waves", response_model=WavePage, dependencies=[Depends(require("fulfilment:read"))])
+@router.get("/waves", response_model=WavePage)
 def list_waves(
     db: DB,
+    principal: Annotated[Principal, Depends(require("fulfilment:read"))],
     location: Annotated[str | None, Query(max_length=32, description="One location's runs")] = None,
     date: Annotated[dt.date | None, Query(description="Runs on this local date at their location")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Release runs, newest first."""
+    """Release runs, newest first; a location-bound key sees only its location's."""
+    location, visible = list_location(principal, location)
+    if not visible:
+        return {"items": [], "next_cursor": None}
     items = waves.list_waves(db, location=location, day=date, before_id=decode_cursor(cursor), limit=limit)
     return {"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if len(items) == limit else None}
 

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from openoms.domain.access import MIN_PASSWORD_LENGTH, ROLE_PERMISSIONS, Permission, Role
 from openoms.domain.errors import DomainError, ErrorCode
-from openoms.services import apikeys, users
+from openoms.services import apikeys, inventory_views, users
 from openoms.services.audit import AuditFilter, audit_facets, list_audit_entries
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -288,8 +288,12 @@ def _new_key_page(
         {
             "values": values,
             "errors": errors or {},
-            "labels": {"name": "Name", "scopes": "Scopes"},
+            "labels": {"name": "Name", "scopes": "Scopes", "location": "Location"},
             "scopes": _scopes(),
+            "locations": {
+                loc["code"]: f"{loc['code']} · {loc['name']} ({loc['kind']})"
+                for loc in inventory_views.list_locations(request.app.state.db)
+            },
         },
         user=user,
         status_code=status_code,
@@ -299,7 +303,7 @@ def _new_key_page(
 
 @router.get("/api-keys/new", response_class=HTMLResponse)
 def new_api_key(request: Request, user: CurrentUser = Depends(permitted(Permission.API_KEYS_MANAGE))) -> Any:
-    return _new_key_page(request, user, {"name": "", "scopes": []})
+    return _new_key_page(request, user, {"name": "", "scopes": [], "location": ""})
 
 
 @router.post("/api-keys/new", response_class=HTMLResponse)
@@ -308,13 +312,16 @@ def create_api_key(
     user: CurrentUser = Depends(permitted(Permission.API_KEYS_MANAGE)),
     form: FormData = Depends(form_data),
 ) -> Any:
-    name = strings(form, ("name",))["name"]
+    fields = strings(form, ("name", "location"))
+    name, location = fields["name"], fields["location"]
     scopes = [s for s in form.getlist("scopes") if isinstance(s, str)]
     try:
-        principal, secret = apikeys.create_api_key(request.app.state.db, name, scopes, user.actor)
+        principal, secret = apikeys.create_api_key(
+            request.app.state.db, name, scopes, user.actor, location=location or None
+        )
     except DomainError as exc:
-        errors = domain_errors(exc, ("name", "scopes"))
-        return _new_key_page(request, user, {"name": name, "scopes": scopes}, errors, 422)
+        errors = domain_errors(exc, ("name", "scopes", "location"))
+        return _new_key_page(request, user, {"name": name, "scopes": scopes, "location": location}, errors, 422)
     response = page(
         request,
         "admin/api_key_created.html",
