@@ -249,3 +249,29 @@ def test_disabling_a_user_signs_them_out_at_once(page: Page, site: DemoSite, bro
         expect(tess).to_have_url(re.compile(r"/login\?next=%2Finventory$"))
     finally:
         other.close()
+
+
+def test_a_key_bound_to_one_location_sees_only_its_queue(page: Page, site: DemoSite) -> None:
+    name = _unique("3pl")
+    sign_in(page, site, "admin@openoms.example")
+    page.goto(f"{site.url}/api-keys/new")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Location").select_option("WH-DFW")
+    page.get_by_label("orders:read").check()
+    page.get_by_label("fulfilment:write").check()
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("alert")).to_contain_text("may only carry fulfilment:read, fulfilment:write")
+    expect(page.get_by_label("Location")).to_have_value("WH-DFW")  # kept as chosen
+    page.screenshot(path="/tmp/keyloc-new-key-error.png", full_page=True)
+    page.get_by_label("orders:read").uncheck()
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_text("This is the only time the key is shown")).to_be_visible()
+    expect(page.get_by_text("WH-DFW only")).to_be_visible()
+    secret = page.get_by_label("Secret key").input_value()
+    with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {secret}"}) as api:
+        items = api.get("/api/v1/fulfilment-orders?limit=200").json()["items"]
+        assert {fo["location"] for fo in items} <= {"WH-DFW"}
+        assert api.get("/api/v1/orders?limit=1").status_code == 403
+    page.goto(f"{site.url}/api-keys")
+    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("WH-DFW")
+    page.screenshot(path="/tmp/keyloc-api-keys.png", full_page=True)

@@ -714,3 +714,20 @@ def test_release_policy_is_saved_from_the_form(
     assert 'value="09:00 13:00"' in admin.get("/locations/WH1").text
     r = admin.post("/locations/WH1", {**_form_of(before), "release_mode": "sometimes"})
     assert r.status_code == 422 and catalog.LOCATIONS.get(db, "WH1")["release_mode"] == "waves"
+
+
+def test_a_key_bound_to_a_location_is_listed_with_it_and_wide_scopes_are_refused(
+    app_client: TestClient, db: Database, staff: dict[Role, dict[str, Any]]
+) -> None:
+    admin = as_role(app_client, db, Role.ADMIN)
+    assert 'name="location"' in admin.get("/api-keys/new").text
+    r = admin.post("/api-keys/new", {"name": "acme", "scopes": ["fulfilment:write"], "location": "NOPE"})
+    assert r.status_code == 422 and "No location with code" in field_error(r.text, "location")
+    r = admin.post("/api-keys/new", {"name": "acme", "scopes": ["orders:read"], "location": "WH1"})
+    assert r.status_code == 422 and "may only carry fulfilment:read, fulfilment:write" in r.text
+    assert audit_rows(db, subject_type="api_key") == []
+    r = admin.post("/api-keys/new", {"name": "acme", "scopes": ["fulfilment:write"], "location": "WH1"})
+    assert r.status_code == 201 and "WH1</code> only" in r.text
+    assert "<code>WH1</code>" in admin.get("/api-keys").text
+    [created] = audit_rows(db, action="api_key.created")
+    assert created["data"]["location"] == "WH1" and "bound to location WH1" in created["message"]

@@ -158,6 +158,7 @@ def test_create_and_revoke_api_keys(migrated: Cli) -> None:
         migrated("create-api-key", "--name", "x", "--scope", "orders:delete"), 2
     )
     assert "must not be empty" in failed(migrated("create-api-key", "--name", "  "), 2)
+    assert "no location with code 'NOPE'" in failed(migrated("create-api-key", "--name", "x", "--location", "NOPE"), 2)
     assert migrated.count("api_keys") == 2
 
     prefix = secret.split("_")[1]
