@@ -115,6 +115,20 @@ def _rollup(conn: Connection, order_id: int, ref: str, current: OrderStatus, now
 # --- release ------------------------------------------------------------------------------------
 
 
+def fulfilment_line_values(fo_id: int, reservation: Any) -> dict[str, Any]:
+    """One fulfilment line per reservation handed over (release by hand, by wave, automatic):
+    ``reservation`` carries its id, line, product, line number, SKU and quantity."""
+    return {
+        "fulfilment_order_id": fo_id,
+        "reservation_id": reservation.id,
+        "order_line_id": reservation.order_line_id,
+        "product_id": reservation.product_id,
+        "line_number": reservation.line_number,
+        "sku": reservation.sku,
+        "quantity": reservation.quantity,
+    }
+
+
 def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, Any]]:
     """Hand the order's reserved units to their locations: one fulfilment order per location,
     one line per reservation not yet handed over. Refused while the order is on hold."""
@@ -171,21 +185,7 @@ def release_order(db: Database, order_id: int, actor: Actor) -> list[dict[str, A
                 )
                 .returning(fo_t.c.id)
             ).scalar_one()
-            conn.execute(
-                insert(fl_t),
-                [
-                    {
-                        "fulfilment_order_id": fo_id,
-                        "reservation_id": r.id,
-                        "order_line_id": r.order_line_id,
-                        "product_id": r.product_id,
-                        "line_number": r.line_number,
-                        "sku": r.sku,
-                        "quantity": r.quantity,
-                    }
-                    for r in rows
-                ],
-            )
+            conn.execute(insert(fl_t), [fulfilment_line_values(int(fo_id), r) for r in rows])
             made.append((int(fo_id), code, rows))
         for line_id in sorted({int(r.order_line_id) for r in pending}):
             line = conn.execute(select(lines_t.c.status, lines_t.c.line_number).where(lines_t.c.id == line_id)).one()

@@ -304,21 +304,7 @@ def _release_parts(
     ).all()
     made = [(int(r.order_id), int(r.id)) for r in inserted]
     fo_of = dict(made)
-    conn.execute(
-        insert(fl_t),
-        [
-            {
-                "fulfilment_order_id": fo_of[int(r.order_id)],
-                "reservation_id": r.id,
-                "order_line_id": r.order_line_id,
-                "product_id": r.product_id,
-                "line_number": r.line_number,
-                "sku": r.sku,
-                "quantity": r.quantity,
-            }
-            for r in rows
-        ],
-    )
+    conn.execute(insert(fl_t), [fulfillment.fulfilment_line_values(fo_of[int(r.order_id)], r) for r in rows])
     if conn.execute(select(locations_t.c.kind).where(locations_t.c.id == location_id)).scalar_one() == "dropship":
         # A supplier gets its work as an event, whichever way it was released (ADR 21).
         heads = conn.execute(
