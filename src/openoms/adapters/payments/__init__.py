@@ -1,0 +1,1 @@
+"""Payment gateways: one interface (``base.PaymentGateway``) and the providers behind it."""
