@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "accept EasyPost's own X-Hmac-Signature header. Empty: EasyPost events need an OpenOMS-Signature.",
     )
     var_dir: Path = Path("var")
+    secret_key: str = Field(
+        default="",
+        description="Signs customer links and encrypts stored credentials (adapters/secrets.py). Empty: a "
+        "random key is made once and kept in <var_dir>/secret.key; set it when several servers share a database.",
+    )
     # Customer e-mail (docs/notifications.md). No SMTP host: e-mail is off, and recorded as skipped.
     smtp_host: str = Field(default="", description="SMTP server for customer e-mail; empty: e-mail is off.")
     smtp_port: int = Field(default=587, ge=1, le=65535)
