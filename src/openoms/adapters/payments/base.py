@@ -66,12 +66,27 @@ class AuthorizeRequest:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+class GatewayEventKind(StrEnum):
+    """What a provider's notification means for the OMS, whatever the provider calls it."""
+
+    AUTHORIZED = "authorized"  # funds held (or, for a pending method, now confirmed)
+    AUTHORIZATION_FAILED = "authorization_failed"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    REFUND_FAILED = "refund_failed"
+    VOIDED = "voided"  # authorisation cancelled or expired at the provider
+    DISPUTED = "disputed"  # a chargeback opened: flag for review
+    DISPUTE_CLOSED = "dispute_closed"
+    OTHER = "other"  # recorded, nothing to do
+
+
 @dataclass(frozen=True)
 class GatewayEvent:
     """A provider's asynchronous notification, verified and reduced to what the OMS acts on."""
 
     id: str  # the provider's event id, for de-duplication
     type: str  # the provider's event type, e.g. ``payment_intent.succeeded``
+    kind: GatewayEventKind
     #: The payment's reference at the provider (the PaymentIntent id for Stripe).
     reference: str | None
     amount: Decimal | None
