@@ -162,3 +162,22 @@ def test_review_queue_and_scopes(api: TestClient, db: Database) -> None:
     assert api.get(f"/api/v1/orders/{ref}/payments", headers=h).status_code == 200
     r = api.post(f"/api/v1/orders/{ref}/refunds", json={"amount": "1", "reason": "x"}, headers=h)
     assert r.status_code == 403
+
+
+def test_a_long_idempotency_key_fits_and_still_replays(api: TestClient, db: Database) -> None:
+    seed_basics(db, stock={("A", "WH1"): 10})
+    ref = _order(api, "E-5")["order_number"]
+    key = {"Idempotency-Key": "k" * 200}
+    first = api.post(
+        f"/api/v1/orders/{ref}/payments", json={"provider": "test", "payment_method": "test_ok"}, headers=key
+    )
+    again = api.post(
+        f"/api/v1/orders/{ref}/payments", json={"provider": "test", "payment_method": "test_ok"}, headers=key
+    )
+    assert first.status_code == 201 and again.json()["id"] == first.json()["id"], first.text
+    other = api.post(
+        f"/api/v1/orders/{ref}/payments",
+        json={"provider": "test", "payment_method": "test_ok", "amount": "1.00"},
+        headers={"Idempotency-Key": "k" * 199 + "j"},
+    )
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]

@@ -20,6 +20,7 @@ and the provider returns its first answer instead of charging twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import enqueue, record_audit, record_order_event
 from openoms.adapters.db.tables import (
+    Customer,
     FulfilmentLine,
     Order,
     OrderHold,
@@ -86,10 +88,21 @@ ship_t = table(Shipment)
 pkg_t = table(ShipmentPackage)
 pl_t = table(PackageLine)
 fl_t = table(FulfilmentLine)
+customers_t = table(Customer)
 
 ZERO = Decimal(0)
 PS = PaymentStatus
 MAX_REASON = 500
+
+
+def _scoped(key: str, *, room: int = 0) -> str:
+    """An idempotency key that fits its column (255): a longer one keeps its head and a digest
+    of the whole, so two different long keys never collide. ``room``: characters kept free for
+    a suffix."""
+    limit = 255 - room
+    if len(key) <= limit:
+        return key
+    return key[: limit - 65] + ":" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -575,7 +588,7 @@ def authorize_payment(
         raise validation_error("payment_method", "is required")
     if len(method) > 128:
         raise validation_error("payment_method", "is longer than 128 characters")
-    key = f"o{order_id}:auth:{idempotency_key}"
+    key = _scoped(f"o{order_id}:auth:{idempotency_key}")
     now = utcnow()
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
@@ -624,11 +637,7 @@ def authorize_payment(
             )
         email = None
         if order.customer_id is not None:
-            from openoms.adapters.db.tables import Customer
-
-            email = conn.execute(
-                select(table(Customer).c.email).where(table(Customer).c.id == order.customer_id)
-            ).scalar()
+            email = conn.execute(select(customers_t.c.email).where(customers_t.c.id == order.customer_id)).scalar()
         request = AuthorizeRequest(
             amount=amount,
             currency=cur,
@@ -961,7 +970,7 @@ def record_channel_payment(
     actor: Actor,
 ) -> dict[str, Any]:
     """Record an authorisation (or a capture) the channel already took at the provider: no call."""
-    key = f"o{order_id}:channel:{provider}:{reference}"[:255]
+    key = _scoped(f"o{order_id}:channel:{provider}:{reference}", room=16)
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
         existing = conn.execute(select(pay_t.c.id).where(pay_t.c.idempotency_key == key)).scalar()
@@ -1003,7 +1012,7 @@ def record_channel_payment(
                     "amount": amount,
                     "final": k == TransactionKind.CAPTURE,
                     "status": TransactionStatus.SUCCEEDED.value,
-                    "idempotency_key": f"{key}:{k.value}"[:255],
+                    "idempotency_key": f"{key}:{k.value}",
                     "reference": reference,
                     "message": "taken by the channel",
                     "actor": actor.name,
@@ -1257,7 +1266,7 @@ def capture_payment(
     """Capture ``amount`` of an authorisation; ``final`` releases what is left. Never more than
     is held (captures in flight count as taken). Same key: the first capture's result."""
     cfg = _settings(settings)
-    key = f"p{payment_id}:capture:{idempotency_key}"
+    key = _scoped(f"p{payment_id}:capture:{idempotency_key}")
     with db.begin() as conn:
         order, payment = _lock_payment(conn, payment_id)
         existing = conn.execute(select(txn_t).where(txn_t.c.idempotency_key == key)).first()
@@ -1299,7 +1308,7 @@ def void_payment(
     """Release an authorisation nothing was captured from (a partly captured one is closed with a
     final capture instead)."""
     cfg = _settings(settings)
-    key = f"p{payment_id}:void:{idempotency_key}"
+    key = _scoped(f"p{payment_id}:void:{idempotency_key}")
     with db.begin() as conn:
         order, payment = _lock_payment(conn, payment_id)
         existing = conn.execute(select(txn_t).where(txn_t.c.idempotency_key == key)).first()
@@ -1525,7 +1534,7 @@ def refund(
         raise validation_error("reason", "is required: say why the money is given back")
     if len(reason) > MAX_REASON:
         raise validation_error("reason", f"is longer than {MAX_REASON} characters")
-    key = f"o{order_id}:refund:{idempotency_key}"
+    key = _scoped(f"o{order_id}:refund:{idempotency_key}")
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
         existing = conn.execute(select(refunds_t).where(refunds_t.c.idempotency_key == key)).first()
