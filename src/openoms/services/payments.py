@@ -1499,6 +1499,10 @@ def capture_after_shipment(db: Database, shipment_id: int, actor: Actor, setting
     """Called by the ship commands after they commit: capture now when the provider answers;
     otherwise the worker's ``payment.capture_requested`` message retries. Never fails the
     shipment, which is recorded already."""
+    with db.read() as conn:
+        order_id = conn.execute(select(ship_t.c.order_id).where(ship_t.c.id == shipment_id)).scalar()
+        if order_id is None or not order_has_open_authorisation(conn, int(order_id)):
+            return  # nothing held for this order: it ships exactly as without payments
     try:
         capture_for_shipment(db, shipment_id, actor=actor, settings=settings)
     except Exception:  # the shipment stands; the outbox message will retry the capture
@@ -1707,7 +1711,9 @@ def _settle_refund(conn: Connection, order: Any, refund_id: int, actor: Actor, n
 def _latest_method(conn: Connection, order_id: int) -> Any | None:
     return conn.execute(
         select(pay_t)
-        .where(pay_t.c.order_id == order_id, pay_t.c.status.not_in([PS.FAILED.value]))
+        # A failed method is not charged again; an authorisation the channel took has no method
+        # OpenOMS may charge ("channel").
+        .where(pay_t.c.order_id == order_id, pay_t.c.status.not_in([PS.FAILED.value]), pay_t.c.method != "channel")
         .order_by(pay_t.c.id.desc())
         .limit(1)
     ).first()
