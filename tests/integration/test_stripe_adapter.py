@@ -277,3 +277,42 @@ def test_reference_that_is_not_a_stripe_id_is_refused(fake: tuple[FakeStripe, St
     with pytest.raises(DomainError):
         gateway.capture("../v1/refunds", Decimal("1.00"), "USD", idempotency_key=_key())
     assert state.requests == []
+
+
+def _canned(status: int, body: object) -> StripeGateway:
+    """A gateway whose every call gets one canned answer (httpx's MockTransport, no socket)."""
+    import httpx
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    settings = Settings(stripe_secret_key=KEY, stripe_api_base="http://stripe.invalid")
+    return StripeGateway(settings, transport=httpx.MockTransport(reply))
+
+
+def test_processing_is_pending_and_odd_answers_are_unavailable() -> None:
+    from tests.fakes.stripe_server import sample
+
+    intent = sample("stripe_payment_intent.json")
+    intent.update(status="processing", amount=1099)
+    assert _authorize(_canned(200, intent)).status == GatewayStatus.PENDING
+    intent.update(status="requires_payment_method", last_payment_error=None)
+    failed = _authorize(_canned(200, intent))
+    assert (failed.status, failed.error_code) == (GatewayStatus.FAILED, "requires_payment_method")
+    intent.update(status="something_new")
+    with pytest.raises(GatewayUnavailable, match="something_new"):
+        _authorize(_canned(200, intent))
+    with pytest.raises(GatewayUnavailable, match="not a JSON object"):
+        _authorize(_canned(200, [intent]))
+    with pytest.raises(GatewayUnavailable, match="without an error object"):
+        _authorize(_canned(400, {"message": "no"}))
+    with pytest.raises(GatewayUnavailable, match="503"):
+        _authorize(_canned(503, {"error": {"type": "api_error"}}))
+
+    refund = sample("stripe_refund.json")
+    refund.update(status="pending", payment_intent="pi_1")
+    pending = _canned(200, refund).refund("pi_1", Decimal("1.00"), "USD", idempotency_key="k")
+    assert (pending.status, pending.reference) == (GatewayStatus.PENDING, refund["id"])
+    refund.update(status="failed", failure_reason="lost_or_stolen_card")
+    failed_refund = _canned(200, refund).refund("pi_1", Decimal("1.00"), "USD", idempotency_key="k")
+    assert (failed_refund.status, failed_refund.error_code) == (GatewayStatus.FAILED, "lost_or_stolen_card")
