@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -150,27 +151,36 @@ class _Refused:
         return f"{message} (decline code: {decline})" if decline else message
 
 
+@lru_cache(maxsize=8)
+def _shared_client(base_url: str, timeout: float, api_version: str) -> httpx.Client:
+    """One pooled client per Stripe configuration, shared by every gateway instance (the
+    registry makes a gateway per call; httpx clients are thread-safe and keep connections)."""
+    headers = {"User-Agent": "OpenOMS"}
+    if api_version:
+        headers["Stripe-Version"] = api_version
+    return httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), headers=headers)
+
+
 class StripeGateway:
-    """``PaymentGateway`` over Stripe's REST API (one ``httpx.Client``, timeouts from settings)."""
+    """``PaymentGateway`` over Stripe's REST API (a pooled ``httpx.Client``, timeouts from settings)."""
 
     name = "stripe"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
         self._secret_key = settings.stripe_secret_key
-        timeout = float(settings.stripe_timeout_seconds)
-        headers = {"User-Agent": "OpenOMS"}
-        if settings.stripe_api_version:
-            headers["Stripe-Version"] = settings.stripe_api_version
-        self._timeout = timeout
-        self._client = httpx.Client(
-            base_url=settings.stripe_api_base.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers=headers,
-            transport=transport,
-        )
+        self._timeout = float(settings.stripe_timeout_seconds)
+        base_url = settings.stripe_api_base.rstrip("/")
+        if transport is None:
+            self._client = _shared_client(base_url, self._timeout, settings.stripe_api_version)
+            self._owned = False
+        else:  # tests: a client of its own over the given transport
+            headers = {"Stripe-Version": settings.stripe_api_version} if settings.stripe_api_version else {}
+            self._client = httpx.Client(base_url=base_url, timeout=self._timeout, headers=headers, transport=transport)
+            self._owned = True
 
     def close(self) -> None:
-        self._client.close()
+        if self._owned:
+            self._client.close()
 
     def __enter__(self) -> StripeGateway:
         return self
