@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         default=300, ge=1, description="How old (or how far ahead) a Stripe-Signature timestamp may be."
     )
     stripe_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of each call to Stripe.")
+    stripe_idempotency_prefix: str = Field(
+        default="",
+        max_length=64,
+        description="Put before every Idempotency-Key sent to Stripe: give each OpenOMS installation sharing "
+        "one Stripe account (staging and development on one test account) its own, so their keys never meet.",
+    )
 
     @property
     def tracking_url_map(self) -> dict[str, str]:

@@ -316,3 +316,17 @@ def test_processing_is_pending_and_odd_answers_are_unavailable() -> None:
     refund.update(status="failed", failure_reason="lost_or_stolen_card")
     failed_refund = _canned(200, refund).refund("pi_1", Decimal("1.00"), "USD", idempotency_key="k")
     assert (failed_refund.status, failed_refund.error_code) == (GatewayStatus.FAILED, "lost_or_stolen_card")
+
+
+def test_idempotency_keys_get_the_installation_prefix_and_stay_within_stripes_limit() -> None:
+    with running_fake_stripe(KEY) as (state, url):
+        settings = Settings(stripe_secret_key=KEY, stripe_api_base=url, stripe_idempotency_prefix="staging:")
+        gateway = StripeGateway(settings)
+        _authorize(gateway, key="o1:auth:k")
+        long_key = "o1:auth:" + "x" * 300
+        first = _authorize(gateway, key=long_key)
+        assert _authorize(gateway, key=long_key) == first  # still one key per call
+        sent = [r["headers"]["idempotency-key"] for r in state.posts()]
+        assert sent[0] == "staging:o1:auth:k"
+        assert sent[1] == sent[2] and sent[1].startswith("staging:sha256:") and len(sent[1]) <= 255
+        assert len(state.payment_intents) == 2

@@ -103,6 +103,7 @@ def from_minor_units(minor: int, currency: str) -> Decimal:
 
 _SECRET_FIELDS = frozenset({"client_secret"})
 _REFERENCE = re.compile(r"[A-Za-z0-9_]{1,255}")
+MAX_IDEMPOTENCY_KEY = 255
 _REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 
 
@@ -168,6 +169,7 @@ class StripeGateway:
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
         self._secret_key = settings.stripe_secret_key
+        self._key_prefix = settings.stripe_idempotency_prefix
         self._timeout = float(settings.stripe_timeout_seconds)
         base_url = settings.stripe_api_base.rstrip("/")
         if transport is None:
@@ -292,7 +294,10 @@ class StripeGateway:
             raise GatewayUnavailable("Stripe is not configured: set OPENOMS_STRIPE_SECRET_KEY")
         if not idempotency_key:
             raise ValueError("every Stripe call needs an idempotency key")
-        headers = {"Authorization": f"Bearer {self._secret_key}", "Idempotency-Key": idempotency_key}
+        headers = {
+            "Authorization": f"Bearer {self._secret_key}",
+            "Idempotency-Key": self._idempotency_key(idempotency_key),
+        }
         try:
             response = self._client.post(path, data=dict(_form(params)), headers=headers)
         except httpx.TimeoutException as exc:
@@ -322,6 +327,14 @@ class StripeGateway:
             # a concurrent request on the same object, or this key used with other parameters
             raise GatewayUnavailable(f"Stripe answered 409 ({error.get('type')}): {message}")
         return _Refused(status, error)
+
+    def _idempotency_key(self, key: str) -> str:
+        """The key Stripe sees: the installation's prefix and the caller's key; Stripe takes at
+        most 255 characters, so a longer key is sent as its SHA-256 (still one key per call)."""
+        full = self._key_prefix + key
+        if len(full) <= MAX_IDEMPOTENCY_KEY:
+            return full
+        return f"{self._key_prefix}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
     @staticmethod
     def _reference(reference: str) -> str:
