@@ -307,7 +307,8 @@ def test_disputes() -> None:
     assert (event.kind, event.reference, event.amount) == (GatewayEventKind.DISPUTED, "pi_3Abc", Decimal("1.00"))
     closed = parse_stripe_event(_event("charge.dispute.closed", {**dispute, "status": "won"}))
     assert closed.kind == GatewayEventKind.DISPUTE_CLOSED
-    assert closed.raw["data"]["object"]["status"] == "won"
+    assert closed.raw["status"] == "won"
+    assert event.raw["reason"] == "fraudulent"
 
 
 def test_unknown_types_are_other() -> None:

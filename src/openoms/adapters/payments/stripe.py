@@ -524,7 +524,9 @@ def parse_stripe_event(payload: bytes | str | Mapping[str, Any]) -> GatewayEvent
     * refunded (``charge.refunded``): the charge's total refunded so far, not one refund's;
     * refund_failed: the failed refund's amount; disputed / dispute_closed: the disputed amount.
 
-    Types the OMS does not act on are kind ``OTHER``."""
+    Types the OMS does not act on are kind ``OTHER``. ``raw`` is the event's object (the
+    PaymentIntent, charge, refund or dispute, without its ``client_secret``): its ``status``,
+    ``reason`` and ``last_payment_error`` are what a person reviewing the payment wants."""
     if isinstance(payload, Mapping):
         event: Any = payload
     else:
@@ -590,5 +592,5 @@ def parse_stripe_event(payload: bytes | str | Mapping[str, Any]) -> GatewayEvent
         reference=reference if isinstance(reference, str) and reference else None,
         amount=amount,
         currency=currency,
-        raw=scrub(dict(event)),
+        raw=scrub(dict(obj)),
     )
