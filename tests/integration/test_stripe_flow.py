@@ -56,6 +56,13 @@ def _count(db: Database, table: str) -> int:
         return int(conn.execute(select(func.count()).select_from(Base.metadata.tables[table])).scalar_one())
 
 
+def _stored_raw(db: Database) -> str:
+    """Every provider answer kept in payment_transactions, as one text."""
+    txns = Base.metadata.tables["payment_transactions"]
+    with db.read() as conn:
+        return json.dumps([r for (r,) in conn.execute(select(txns.c.raw)).all()])
+
+
 def _ship(api: TestClient, fo: str, tracking: str, line: int, qty: int) -> None:
     package = {"tracking_number": tracking, "lines": [{"line_number": line, "quantity": qty}]}
     body = {"carrier": "UPS", "packages": [package]}
@@ -212,3 +219,96 @@ def test_webhook_not_configured_refuses(db: Database) -> None:
             headers={"Stripe-Signature": "t=1,v1=" + "a" * 64, "Content-Type": "application/json"},
         )
     assert r.status_code == 400 and r.json()["error"]["reason"] == "not_configured"
+
+
+def _envelope(event_id: str, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": event_type,
+        "data": {"object": obj},
+    }
+
+
+def test_three_d_secure_then_stripe_says_authorised(
+    stripe_site: tuple[TestClient, FakeStripe, Settings], db: Database
+) -> None:
+    api, fake, _ = stripe_site
+    seed(db, {("A", "WH-EAST"): 5})
+    order = api.post("/api/v1/orders", json=order_body([("A", 1)], external_order_id="S-3")).json()
+    pending = payments.authorize_payment(
+        db,
+        order["id"],
+        provider="stripe",
+        payment_method="pm_card_authenticationRequired",
+        actor=ACTOR,
+        idempotency_key="checkout-4",
+    )
+    assert pending["status"] == "requires_action"
+    assert api.get(f"/api/v1/orders/{order['order_number']}").json()["on_hold"] is True
+    # the customer authenticates in the channel's checkout; Stripe holds the money and tells us
+    intent = fake.payment_intents[pending["reference"]]
+    intent.update(status="requires_capture", amount_capturable=intent["amount"], next_action=None)
+    r = _post_event(api, _envelope("evt_3FakeAuth", "payment_intent.amount_capturable_updated", intent))
+    assert r.status_code == 200 and r.json()["applied"] is True and r.json()["kind"] == "authorized", r.text
+    payment = payments.list_payments(db, order["id"])["payments"][0]
+    assert payment["status"] == "authorized"
+    assert payment["amount_authorized"] == Decimal(intent["amount"]) / 100
+    assert api.get(f"/api/v1/orders/{order['order_number']}").json()["on_hold"] is False
+    # what Stripe answered is kept in the payment's history, without the client_secret
+    stored = _stored_raw(db)
+    assert intent["id"] in stored and intent["client_secret"] not in stored and "_secret_" not in stored
+
+
+def test_a_refund_made_in_stripes_dashboard_is_reconciled_once(
+    stripe_site: tuple[TestClient, FakeStripe, Settings], db: Database
+) -> None:
+    api, fake, _ = stripe_site
+    seed(db, {("A", "WH-EAST"): 5})
+    order = api.post("/api/v1/orders", json=order_body([("A", 1)], external_order_id="S-4")).json()
+    paid = payments.authorize_payment(
+        db, order["id"], provider="stripe", payment_method="pm_card_visa", actor=ACTOR, idempotency_key="checkout-5"
+    )
+    fos = api.post(f"/api/v1/orders/{order['order_number']}/release").json()
+    _ship(api, fos[0]["number"], "1Z-S4", 1, 1)
+    intent = fake.payment_intents[paid["reference"]]
+    assert intent["status"] == "succeeded"
+    # OpenOMS refunds 2.00; Stripe then reports the charge refunded (its total: 2.00)
+    payments.refund(
+        db, order["id"], Decimal("2.00"), reason="scratch", kind="appeasement", actor=ACTOR, idempotency_key="r"
+    )
+    charge = {
+        "id": intent["latest_charge"],
+        "object": "charge",
+        "amount": intent["amount"],
+        "amount_captured": intent["amount_received"],
+        "amount_refunded": 200,
+        "currency": "usd",
+        "payment_intent": intent["id"],
+        "refunded": False,
+    }
+    r = _post_event(api, _envelope("evt_3FakeRefund1", "charge.refunded", charge))
+    assert r.status_code == 200 and r.json()["kind"] == "refunded"
+    assert payments.list_payments(db, order["id"])["refunded"] == Decimal("2.00")  # known already: no change
+    # someone refunds 3.00 more in Stripe's dashboard: the total says 5.00
+    r = _post_event(api, _envelope("evt_3FakeRefund2", "charge.refunded", {**charge, "amount_refunded": 500}))
+    assert r.status_code == 200 and r.json()["applied"] is True
+    assert payments.list_payments(db, order["id"])["refunded"] == Decimal("5.00")
+    r = _post_event(api, _envelope("evt_3FakeRefund2", "charge.refunded", {**charge, "amount_refunded": 500}))
+    assert r.json()["duplicate"] is True
+    assert payments.list_payments(db, order["id"])["refunded"] == Decimal("5.00")
+
+
+def test_a_signed_body_that_is_not_an_event_is_refused(
+    stripe_site: tuple[TestClient, FakeStripe, Settings], db: Database
+) -> None:
+    api, _, _ = stripe_site
+    before = _count(db, "payment_events")
+    r = _post_event(api, {"type": "charge.refunded"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_event", r.text
+    r = _post_event(api, _envelope("evt_nul", "charge.refunded", {"id": "ch_1", "description": "a\u0000b"}))
+    assert r.status_code == 400 and r.json()["error"]["reason"] == "contains a NUL character"
+    assert _count(db, "payment_events") == before
