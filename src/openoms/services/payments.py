@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -862,6 +863,167 @@ def mark_received(db: Database, payment_id: int, *, actor: Actor, note: str | No
             {"payment_id": payment_id, "amount": str(amount), "currency": order.currency, "final": True},
             now,
             status=status,
+        )
+        return _payment_view(conn, payment_id)
+
+
+# --- payment given with the order ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapturePayment:
+    """The ``payment`` of an order capture: ``reference`` for an authorisation the channel took
+    (recorded, no provider call), or ``payment_method`` to authorise right after the capture."""
+
+    provider: str
+    payment_method: str | None = None
+    reference: str | None = None
+    amount: Decimal | None = None
+    status: str = "authorized"  # with reference: authorized or captured
+
+
+def check_capture_payment(payment: CapturePayment, currency: str, settings: Settings | None = None) -> None:
+    """Refuse a bad ``payment`` before the order is captured: nothing is written then."""
+    if (payment.payment_method is None) == (payment.reference is None):
+        raise validation_error(
+            "payment", "give either payment_method (authorise now) or reference (already authorised), not both"
+        )
+    try:
+        get_gateway(payment.provider, _settings(settings))
+    except DomainError:
+        raise validation_error("payment.provider", f"unknown payment provider {payment.provider!r}") from None
+    if payment.amount is not None:
+        if payment.amount <= 0:
+            raise validation_error("payment.amount", "must be more than zero")
+        if money.is_currency(currency) and not money.fits_currency(payment.amount, currency):
+            raise validation_error("payment.amount", f"{payment.amount} has more decimals than {currency} allows")
+    if payment.status not in ("authorized", "captured"):
+        raise validation_error("payment.status", "must be authorized or captured")
+
+
+def capture_order_with_payment(
+    db: Database,
+    cmd: Any,
+    payment: CapturePayment | None,
+    actor: Actor,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    settings: Settings | None = None,
+) -> Any:
+    """``orders.capture_order``, then the payment outside the capture's transaction (ADR 0025):
+    the capture's hot path is untouched, and a replayed capture records the payment once (its
+    key derives from the order). A provider that cannot be reached leaves the order on payment
+    hold; it is not an error for the capture."""
+    from openoms.services import orders  # orders → fulfillment → payments: imported late
+
+    if payment is not None:
+        check_capture_payment(payment, cmd.currency, settings)
+    result = orders.capture_order(db, cmd, actor, idempotency_key=idempotency_key, request_hash=request_hash)
+    if payment is None:
+        return result
+    if payment.reference is not None:
+        record_channel_payment(
+            db,
+            result.order_id,
+            provider=payment.provider,
+            reference=payment.reference,
+            amount=payment.amount,
+            captured=payment.status == "captured",
+            actor=actor,
+        )
+    else:
+        try:
+            authorize_payment(
+                db,
+                result.order_id,
+                provider=payment.provider,
+                payment_method=payment.payment_method or "",
+                amount=payment.amount,
+                actor=actor,
+                idempotency_key="at-capture",
+                settings=settings,
+            )
+        except DomainError as exc:
+            if exc.code != ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE:
+                raise
+    return orders.CaptureResult(result.order_id, result.created, None)
+
+
+def record_channel_payment(
+    db: Database,
+    order_id: int,
+    *,
+    provider: str,
+    reference: str,
+    amount: Decimal | None,
+    captured: bool,
+    actor: Actor,
+) -> dict[str, Any]:
+    """Record an authorisation (or a capture) the channel already took at the provider: no call."""
+    key = f"o{order_id}:channel:{provider}:{reference}"[:255]
+    with db.begin() as conn:
+        order = _lock_order(conn, order_id)
+        existing = conn.execute(select(pay_t.c.id).where(pay_t.c.idempotency_key == key)).scalar()
+        if existing is not None:
+            return _payment_view(conn, int(existing))
+        cur = order.currency
+        amount = money.quantize(amount if amount is not None else Decimal(order.grand_total), cur)
+        now = utcnow()
+        status = PS.CAPTURED if captured else PS.AUTHORIZED
+        payment_id = int(
+            conn.execute(
+                insert(pay_t)
+                .values(
+                    order_id=order_id,
+                    provider=provider,
+                    method="channel",
+                    reference=reference,
+                    currency=cur,
+                    amount_requested=amount,
+                    amount_authorized=amount,
+                    amount_captured=amount if captured else ZERO,
+                    capture_closed=captured,
+                    status=status.value,
+                    idempotency_key=key,
+                    created_by=actor.name,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(pay_t.c.id)
+            ).scalar_one()
+        )
+        kinds = [TransactionKind.AUTHORIZE] + ([TransactionKind.CAPTURE] if captured else [])
+        conn.execute(
+            insert(txn_t),
+            [
+                {
+                    "payment_id": payment_id,
+                    "kind": k.value,
+                    "amount": amount,
+                    "final": k == TransactionKind.CAPTURE,
+                    "status": TransactionStatus.SUCCEEDED.value,
+                    "idempotency_key": f"{key}:{k.value}"[:255],
+                    "reference": reference,
+                    "message": "taken by the channel",
+                    "actor": actor.name,
+                    "created_at": now,
+                    "completed_at": now,
+                }
+                for k in kinds
+            ],
+        )
+        pay_status = _refresh_status(conn, order, now)
+        _timeline(
+            conn,
+            order,
+            EventType.PAYMENT_CAPTURED if captured else EventType.PAYMENT_AUTHORIZED,
+            actor,
+            f"Payment {'captured' if captured else 'authorised'} by the channel: {amount} {cur} at {provider} "
+            f"({reference})",
+            {"payment_id": payment_id, "provider": provider, "reference": reference, "amount": str(amount)},
+            now,
+            status=pay_status,
         )
         return _payment_view(conn, payment_id)
 
