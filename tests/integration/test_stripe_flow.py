@@ -81,26 +81,35 @@ def _post_event(api: TestClient, event: dict[str, Any], secret: str = WHSEC, at:
 def test_an_order_paid_through_stripe(stripe_site: tuple[TestClient, FakeStripe, Settings], db: Database) -> None:
     api, fake, _ = stripe_site
     seed(db, {("A", "WH-EAST"): 5})
-    r = api.post("/api/v1/orders", json=order_body([("A", 2)], external_order_id="S-1"))
+    card = {"provider": "stripe", "payment_method": "pm_card_visa"}
+    r = api.post("/api/v1/orders", json=order_body([("A", 2)], external_order_id="S-1", payment=card))
     assert r.status_code == 201, r.text
     order = r.json()
     order_id, number, total = order["id"], order["order_number"], Decimal(order["grand_total"])
 
-    # authorised at Stripe: a PaymentIntent with manual capture for what the order costs
-    paid = payments.authorize_payment(
-        db, order_id, provider="stripe", payment_method="pm_card_visa", actor=ACTOR, idempotency_key="checkout-1"
-    )
+    # paid with the order: authorised at Stripe, a PaymentIntent with manual capture for the total
+    view = api.get(f"/api/v1/orders/{number}/payments").json()
+    assert [p["provider"] for p in view["payments"]] == ["stripe"]
+    paid = view["payments"][0]
     ref = paid["reference"]
+    assert paid["status"] == "authorized" and Decimal(view["authorized"]) == total
     intent = fake.payment_intents[ref]
     assert intent["status"] == "requires_capture" and intent["capture_method"] == "manual"
     assert Decimal(intent["amount"]) / 100 == total
-    view = payments.list_payments(db, order_id)
-    assert view["payments"][0]["status"] == "authorized" and view["authorized"] == total
-    # the same checkout retried: the same payment, no second PaymentIntent
-    again = payments.authorize_payment(
-        db, order_id, provider="stripe", payment_method="pm_card_visa", actor=ACTOR, idempotency_key="checkout-1"
-    )
-    assert again["id"] == paid["id"] and len(fake.payment_intents) == 1
+    assert intent["metadata"]["order_reference"] in (number, str(order_id))
+    # the channel retries the same order: the same payment, no second PaymentIntent
+    r = api.post("/api/v1/orders", json=order_body([("A", 2)], external_order_id="S-1", payment=card))
+    assert r.status_code in (200, 201) and r.json()["id"] == order_id
+    assert len(fake.payment_intents) == 1
+    # an extra authorisation asked twice with the same Idempotency-Key: one PaymentIntent; voided
+    headers, extra = {"Idempotency-Key": "checkout-1"}, {**card, "amount": "1.00"}
+    first = api.post(f"/api/v1/orders/{number}/payments", json=extra, headers=headers)
+    second = api.post(f"/api/v1/orders/{number}/payments", json=extra, headers=headers)
+    assert first.status_code == 201, first.text
+    assert second.json()["id"] == first.json()["id"] and len(fake.payment_intents) == 2
+    r = api.post(f"/api/v1/payments/{first.json()['id']}/void", headers={"Idempotency-Key": "void-1"})
+    assert r.status_code == 200 and r.json()["status"] == "voided", r.text
+    assert fake.payment_intents[first.json()["reference"]]["status"] == "canceled"
 
     # shipped in two parts: two captures at Stripe, the first keeps the rest authorised
     r = api.post(f"/api/v1/orders/{number}/release")
@@ -154,6 +163,7 @@ def test_an_order_paid_through_stripe(stripe_site: tuple[TestClient, FakeStripe,
     payment = payments.list_payments(db, order_id)["payments"][0]
     assert payment["flagged_at"] is not None and "disputed" in payment["review_reason"]
     assert [p["id"] for p in payments.review_queue(db)] == [paid["id"]]
+    assert [p["id"] for p in api.get("/api/v1/payments/review").json()] == [paid["id"]]
     timeline = api.get(f"/api/v1/orders/{number}").json()["timeline"]
     assert "flagged for review" in timeline[-1]["message"]
     after_first = (_count(db, "order_events"), _count(db, "payment_events"), _count(db, "outbox"), payment)
