@@ -77,6 +77,31 @@ class Settings(BaseSettings):
     # The worker (`openoms worker`): outbox relay and scheduled jobs.
     outbox_max_attempts: int = Field(default=10, ge=1, description="After this many failures a message waits.")
     outbox_lease_seconds: int = Field(default=300, ge=10, description="How long a claimed message is held.")
+    # Stripe (docs/payments-stripe.md). No secret key: the "stripe" provider refuses to run.
+    stripe_secret_key: str = Field(
+        default="", description="Stripe secret API key (sk_live_... / sk_test_... or a restricted rk_... key)."
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", description="Stripe API base URL; tests point it at a local fake."
+    )
+    stripe_api_version: str = Field(
+        default="", description="Stripe-Version header sent with every call; empty: the account's default version."
+    )
+    stripe_webhook_secrets: str = Field(
+        default="",
+        description="Stripe webhook endpoint signing secret(s) (whsec_...), comma-separated (several while "
+        "rotating). Empty: POST /api/v1/payments/webhooks/stripe refuses every request.",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="How old (or how far ahead) a Stripe-Signature timestamp may be."
+    )
+    stripe_timeout_seconds: float = Field(default=30, gt=0, description="Timeout of each call to Stripe.")
+    stripe_idempotency_prefix: str = Field(
+        default="",
+        max_length=64,
+        description="Put before every Idempotency-Key sent to Stripe: give each OpenOMS installation sharing "
+        "one Stripe account (staging and development on one test account) its own, so their keys never meet.",
+    )
 
     @property
     def tracking_url_map(self) -> dict[str, str]:
@@ -95,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def easypost_webhook_secret_list(self) -> list[str]:
         return [s.strip() for s in self.easypost_webhook_secrets.split(",") if s.strip()]
+
+    @property
+    def stripe_webhook_secret_list(self) -> list[str]:
+        return [s.strip() for s in self.stripe_webhook_secrets.split(",") if s.strip()]
 
 
 @lru_cache

@@ -15,6 +15,7 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
+from openoms.api.routers import payment_webhooks as payment_webhooks_api
 from openoms.api.routers import payments as payments_api
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
+    app.include_router(payment_webhooks_api.router)  # before /payments/{id}/... routes
     app.include_router(payments_api.router)
     app.include_router(payment_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")

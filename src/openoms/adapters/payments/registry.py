@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from openoms.adapters.payments.base import PaymentGateway
 from openoms.adapters.payments.manual import ManualGateway
+from openoms.adapters.payments.stripe import StripeGateway
 from openoms.adapters.payments.test import TestGateway
 from openoms.config import Settings
 from openoms.domain.errors import validation_error
@@ -14,6 +15,7 @@ from openoms.domain.errors import validation_error
 GATEWAYS: dict[str, Callable[[Settings], PaymentGateway]] = {
     "manual": ManualGateway,
     "test": TestGateway,
+    "stripe": StripeGateway,
 }
 
 
