@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import null as sa_null
 
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
@@ -952,7 +953,9 @@ def _quote(
     rlines = _return_lines(conn, int(ret.id))
     others = conn.execute(
         select(returns_t.c.id, returns_t.c.refund_breakdown, returns_t.c.refund_amount).where(
-            returns_t.c.order_id == order.id, returns_t.c.id != ret.id, returns_t.c.refunded_at.is_not(None)
+            returns_t.c.order_id == order.id,
+            returns_t.c.id != ret.id,
+            or_(returns_t.c.refunded_at.is_not(None), returns_t.c.refund_key.is_not(None)),
         )
     ).all()
     other_ids = [int(o.id) for o in others]
@@ -966,7 +969,17 @@ def _quote(
         (Decimal(str((o.refund_breakdown or {}).get("components", {}).get("shipping", "0"))) for o in others),
         Decimal(0),
     )
-    refunded_before = sum((Decimal(o.refund_amount or 0) for o in others), Decimal(0))
+    refunded_before = sum(
+        (
+            Decimal(o.refund_amount)
+            if o.refund_amount is not None
+            else Decimal(
+                str((o.refund_breakdown or {}).get("refund_due", (o.refund_breakdown or {}).get("total", "0")))
+            )
+            for o in others
+        ),
+        Decimal(0),
+    )
     order_lines = conn.execute(
         select(
             lines_t.c.id, lines_t.c.quantity, lines_t.c.quantity_shipped, lines_t.c.quantity_cancelled, lines_t.c.tax
@@ -1078,15 +1091,22 @@ def issue_return_refund(db: Database, return_id: int, *, actor: Actor, idempoten
                 extra={"current_status": status.value, "attempted": ReturnStatus.REFUNDED.value},
             )
         intent = ret.refund_breakdown or {}
-        if not done and not intent.get("idempotency_key"):
+        if not done and not ret.refund_key:
+            # Fixed before the call: later callers, and other returns' quotes, count it.
             quote = _quote_dict(conn, _quote(conn, order, ret), ret)
-            intent = {**_jsonable(quote), "idempotency_key": f"return:{rma}:{idempotency_key}"}
-            conn.execute(update(returns_t).where(returns_t.c.id == return_id).values(refund_breakdown=intent))
+            intent = _jsonable(quote)
+            conn.execute(
+                update(returns_t)
+                .where(returns_t.c.id == return_id)
+                .values(refund_breakdown=intent, refund_key=f"return:{rma}:{idempotency_key}")
+            )
+            key = f"return:{rma}:{idempotency_key}"
+        else:
+            key = str(ret.refund_key or "")
     if done:  # refunded before: the same answer
         return get_return(db, return_id)
     amount = Decimal(str(intent.get("refund_due", intent["total"])))
     kind = "exchange" if ret.exchange_order_id is not None else "return"
-    key = str(intent["idempotency_key"])
     result: dict[str, Any] | None = None
     if amount > 0:
         from openoms.services import payments
@@ -1111,7 +1131,9 @@ def issue_return_refund(db: Database, return_id: int, *, actor: Actor, idempoten
         if done:
             pass
         elif failed:
-            conn.execute(update(returns_t).where(returns_t.c.id == return_id).values(refund_breakdown=None))
+            conn.execute(
+                update(returns_t).where(returns_t.c.id == return_id).values(refund_breakdown=sa_null(), refund_key=None)
+            )
             _event(
                 conn,
                 order,
@@ -1133,7 +1155,7 @@ def issue_return_refund(db: Database, return_id: int, *, actor: Actor, idempoten
                 now,
                 refund_id=refund_id,
                 refund_amount=amount,
-                refund_breakdown={k: v for k, v in intent.items() if k != "idempotency_key"},
+                refund_breakdown=intent,
                 refunded_at=now,
             )
             _event(

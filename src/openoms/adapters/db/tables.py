@@ -1024,6 +1024,7 @@ class Return(Base):
     exchange_order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
     exchange_difference: Mapped[Decimal | None] = mapped_column(Money)  # replacement minus credit
     refund_id: Mapped[str | None] = mapped_column(String(64))  # the payments service's refund
+    refund_key: Mapped[str | None] = mapped_column(String(255))  # the refund's intent: set before the call
     refund_amount: Mapped[Decimal | None] = mapped_column(Money)
     refund_breakdown: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("exchange_order_id", BigId, nullable=True),
         sa.Column("exchange_difference", Money, nullable=True),
         sa.Column("refund_id", sa.String(64), nullable=True),
+        sa.Column("refund_key", sa.String(255), nullable=True),
         sa.Column("refund_amount", Money, nullable=True),
         sa.Column("refund_breakdown", sa.JSON(), nullable=True),
         sa.Column("refunded_at", TS, nullable=True),
