@@ -140,3 +140,34 @@ def test_return_policy_per_channel_and_scopes(api: TestClient, db: Database) -> 
         == 403
     )
     assert api.get("/api/v1/returns", headers={"Authorization": f"Bearer {other}"}).status_code == 403
+
+
+def test_exchange_and_refund_over_http(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db, [("A", 3, "20.00", "6.00", "4.32")], pay="test_ok")
+    r = api.post(
+        f"/api/v1/orders/{oid}/returns",
+        json={
+            "lines": [{"line_number": 1, "quantity": 2, "reason": "damaged", "condition": "damaged"}],
+            "exchange": [{"sku": "A", "quantity": 1}],
+            "approve": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    ret = r.json()
+    assert ret["exchange"]["order_number"] == ret["exchange_order_number"] and ret["exchange_difference"] == "-28.08"
+    rma = ret["rma_number"]
+    body = {
+        "location": "WH-EAST",
+        "lines": [{"line_number": 1, "quantity": 2, "condition": "damaged", "disposition": "write_off"}],
+    }
+    assert api.post(f"/api/v1/returns/{rma}/receive", json=body).status_code == 200
+    q = api.get(f"/api/v1/returns/{rma}/refund-quote").json()
+    # 2 x (18 + 1.44) credit, no fee (exchange), shipping 8.64 back (damaged: the merchant's fault);
+    # minus the 19.44 replacement
+    assert q["total"] == "47.52" and q["components"]["shipping"] == "8.64"
+    assert q["refund_due"] == "28.08" and q["exchange"]["replacement_total"] == "19.44"
+    done = api.post(f"/api/v1/returns/{rma}/refund", headers={"Idempotency-Key": "k"})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "refunded" and done.json()["refund_amount"] == "28.08"
+    assert api.get(f"/api/v1/returns/{rma}").json()["refund"]["amount"] == "28.08"

@@ -235,8 +235,12 @@ class ReturnRead(ReturnSummary):
     lines: list[ReturnLineRead]
     inspections: list[InspectionRead]
     dispositions: dict[str, int]
-    quote: dict[str, Any] | None = Field(description="The refund for what came back, per line and component")
-    exchange: dict[str, Any] | None
+    quote: dict[str, Any] | None = Field(
+        description="The refund for what came back, per line and component (as refunded, once refunded)"
+    )
+    refund: dict[str, Any] | None = Field(description="The refund made: id (payments refund), amount, at, currency")
+    exchange: dict[str, Any] | None = Field(description="The replacement order of an exchange and the difference")
+    policy: PolicyRead = Field(description="The return policy of the order's channel")
     timeline: list[TimelineEntry]
 
 
