@@ -171,3 +171,22 @@ def test_exchange_and_refund_over_http(api: TestClient, db: Database) -> None:
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "refunded" and done.json()["refund_amount"] == "28.08"
     assert api.get(f"/api/v1/returns/{rma}").json()["refund"]["amount"] == "28.08"
+
+
+def test_close_without_a_refund_needs_a_reason(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    rid = api.post(
+        f"/api/v1/orders/{oid}/returns", json={"lines": [{"line_number": 1, "quantity": 2}], "approve": True}
+    ).json()["id"]
+    body = {
+        "location": "WH-EAST",
+        "lines": [{"line_number": 1, "quantity": 1, "condition": "opened", "disposition": "refurbish"}],
+    }
+    assert api.post(f"/api/v1/returns/{rid}/receive", json=body).json()["status"] == "partially_received"
+    assert api.post(f"/api/v1/returns/{rid}/close").status_code == 422
+    closed = api.post(f"/api/v1/returns/{rid}/close", json={"reason": "the second unit was never sent"})
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    el = api.get(f"/api/v1/orders/{oid}/returns/eligibility").json()
+    assert el["lines"][0]["returnable"] == 2  # the unit that never came is free again
+    assert api.post(f"/api/v1/returns/{rid}/close", json={"reason": "again"}).status_code == 409

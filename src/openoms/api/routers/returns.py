@@ -344,6 +344,15 @@ def cancel(db: DB, ref: ReturnRef, principal: Writer, body: CancelBody | None = 
     )
 
 
+@router.post("/returns/{ref}/close", response_model=ReturnRead, responses=error_responses(404, 409, 422))
+def close(db: DB, ref: ReturnRef, principal: Writer, body: CancelBody | None = None) -> dict[str, Any]:
+    """Close a return: after its refund, or without one (a reason is then required): units
+    still expected are no longer waited for."""
+    return returns.close_return(
+        db, returns.return_id_of(ref), actor=actor_of(principal), reason=body.reason if body else None
+    )
+
+
 PDF = {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
 
 
