@@ -190,3 +190,18 @@ def test_close_without_a_refund_needs_a_reason(api: TestClient, db: Database) ->
     el = api.get(f"/api/v1/orders/{oid}/returns/eligibility").json()
     assert el["lines"][0]["returnable"] == 2  # the unit that never came is free again
     assert api.post(f"/api/v1/returns/{rid}/close", json={"reason": "again"}).status_code == 409
+
+
+def test_final_sale_and_the_product_window_are_product_fields(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    r = api.patch("/api/v1/products/B", json={"final_sale": True, "return_window_days": 90})
+    assert r.status_code == 200, r.text
+    assert r.json()["final_sale"] is True and r.json()["return_window_days"] == 90
+    assert api.patch("/api/v1/products/B", json={"final_sale": None}).status_code == 422
+    assert api.patch("/api/v1/products/B", json={"return_window_days": -1}).status_code == 422
+    lines = api.get(f"/api/v1/orders/{oid}/returns/eligibility").json()["lines"]
+    assert lines[1]["returnable"] == 0 and "final-sale" in lines[1]["reason"]
+    created = api.post("/api/v1/products", json={"sku": "FS-1", "name": "Clearance tee"})
+    assert created.status_code == 201 and created.json()["final_sale"] is False
+    assert api.patch("/api/v1/products/B", json={"return_window_days": None}).json()["return_window_days"] is None
