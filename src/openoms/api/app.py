@@ -17,6 +17,7 @@ from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
 from openoms.api.routers import payment_webhooks as payment_webhooks_api
 from openoms.api.routers import payments as payments_api
+from openoms.api.routers import returns as returns_api
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "locations", "description": "Warehouses, stores, 3PLs and drop-ship suppliers"},
             {"name": "channels", "description": "Sales channels orders come from"},
             {"name": "customers", "description": "Customers, found or created by e-mail"},
+            {"name": "returns", "description": "Returns (RMA), their refunds and exchanges, return policies"},
         ],
     )
     app.state.db = database
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(payment_webhooks_api.router)  # before /payments/{id}/... routes
     app.include_router(payments_api.router)
     app.include_router(payment_pages.router)
+    app.include_router(returns_api.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

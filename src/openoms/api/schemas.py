@@ -185,6 +185,10 @@ class ProductFields(Strict):
     backorder_policy: BackorderPolicyName | None = Field(
         None, description="none: a short line is refused; backorder: short units wait for inbound; preorder: all do"
     )
+    final_sale: bool | None = Field(None, description="Never returnable (docs/returns.md)")
+    return_window_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        None, description="Days to return it, overriding the channel's return policy; null: the policy's"
+    )
 
 
 class ProductCreate(ProductFields):
@@ -195,6 +199,7 @@ class ProductCreate(ProductFields):
     currency: Currency = "USD"
     active: bool = True
     backorder_policy: BackorderPolicyName = "none"
+    final_sale: bool = False
 
 
 def _not_null(v: Any) -> Any:
@@ -205,7 +210,9 @@ def _not_null(v: Any) -> Any:
 
 
 class ProductUpdate(ProductFields):
-    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy")(_not_null)
+    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy", "final_sale")(
+        _not_null
+    )
 
 
 class ProductRead(BaseModel):
@@ -223,6 +230,8 @@ class ProductRead(BaseModel):
     currency: str
     active: bool
     backorder_policy: BackorderPolicyName
+    final_sale: bool = False
+    return_window_days: int | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

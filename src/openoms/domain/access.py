@@ -61,6 +61,10 @@ class Permission(StrEnum):
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
     PAYMENTS_MANAGE = "payments.manage"  # record manual payments, capture, void, work the review queue
     REFUNDS_ISSUE = "refunds.issue"  # refunds without a return (appeasements), with a reason
+    RETURNS_VIEW = "returns.view"  # the returns queue and RMAs
+    RETURNS_MANAGE = "returns.manage"  # create, approve, reject, cancel and close returns (RMA)
+    RETURNS_RECEIVE = "returns.receive"  # receive and inspect returned units: restock, refurbish, write off
+    RETURNS_REFUND = "returns.refund"  # issue a return's refund, as its quote says, to the payment method
 
     @property
     def label(self) -> str:
@@ -95,6 +99,10 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
     Permission.PAYMENTS_MANAGE: "Record payments, capture and void them, work the payment review queue",
     Permission.REFUNDS_ISSUE: "Issue refunds without a return (appeasements)",
+    Permission.RETURNS_VIEW: "See returns",
+    Permission.RETURNS_MANAGE: "Create, approve, reject and cancel returns",
+    Permission.RETURNS_RECEIVE: "Receive and inspect returned units",
+    Permission.RETURNS_REFUND: "Refund returns",
 }
 
 P = Permission
@@ -123,11 +131,16 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_PLAN,
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
+        P.RETURNS_VIEW,
+        P.RETURNS_MANAGE,
+        P.RETURNS_RECEIVE,
+        P.RETURNS_REFUND,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
     Role.CUSTOMER_SERVICE: _EVERYONE
-    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE},
+    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE}
+    | {P.RETURNS_VIEW, P.RETURNS_MANAGE, P.RETURNS_REFUND},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
     # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor
@@ -140,10 +153,14 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
         P.INVENTORY_TRANSFER,
+        P.RETURNS_VIEW,
+        P.RETURNS_RECEIVE,
     },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
     # Payments and refunds are finance's (docs/adr/0025-payments.md): customer service asks them.
-    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW, P.PAYMENTS_MANAGE, P.REFUNDS_ISSUE},
+    Role.FINANCE: _EVERYONE
+    | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW, P.PAYMENTS_MANAGE, P.REFUNDS_ISSUE}
+    | {P.RETURNS_VIEW, P.RETURNS_REFUND},
 }
 
 

@@ -57,3 +57,13 @@ class EventType(StrEnum):
     REFUND_REQUESTED = "refund.requested"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
+    RETURN_REQUESTED = "return.requested"
+    RETURN_APPROVED = "return.approved"
+    RETURN_REJECTED = "return.rejected"
+    RETURN_CANCELLED = "return.cancelled"
+    RETURN_LABEL_ISSUED = "return.label_issued"
+    RETURN_RECEIVED = "return.received"  # units came back and were inspected (``complete`` when all did)
+    RETURN_REFUNDED = "return.refunded"
+    RETURN_REFUND_FAILED = "return.refund_failed"  # the provider refused: the return is unchanged
+    RETURN_CLOSED = "return.closed"
+    RETURN_EXCHANGE_CREATED = "return.exchange_created"  # a replacement order was captured for it
