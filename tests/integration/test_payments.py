@@ -405,3 +405,17 @@ def test_a_pickup_hand_over_captures_the_authorisation_given_at_capture(api: Tes
     listed = payments.list_payments(db, order["id"])
     assert listed["captured"] == listed["payable_total"] > 0
     assert listed["payment_status"] == "paid" and listed["payments"][0]["capture_closed"] is True
+
+
+def test_refunding_exactly_what_is_left_in_parts_that_are_not_binary_fractions(db: Database) -> None:
+    """SQLite keeps NUMERIC as floats: 38.88 + 82.08 is a hair above 120.96 there. The last
+    refund of an order must still fit (regression: the CHECK had no slack)."""
+    seed_basics(db, stock={("A", "WH1"): 10})
+    oid, _, fo = _paid_and_released(db, [("A", 1, "109.96")], shipping="1.00")  # 109.96 + 11.00 tax (rounded)
+    _ship(db, fo, "T1", (1, 1))
+    captured = payments.list_payments(db, oid)["captured"]
+    first = D("38.88")
+    payments.refund(db, oid, first, reason="part", kind="appeasement", actor=T, idempotency_key="p1")
+    rest = payments.refund(db, oid, captured - first, reason="rest", kind="appeasement", actor=T, idempotency_key="p2")
+    assert rest["status"] == "succeeded"
+    assert payments.list_payments(db, oid)["refundable"] == 0
