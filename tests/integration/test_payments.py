@@ -411,9 +411,10 @@ def test_refunding_exactly_what_is_left_in_parts_that_are_not_binary_fractions(d
     """SQLite keeps NUMERIC as floats: 38.88 + 82.08 is a hair above 120.96 there. The last
     refund of an order must still fit (regression: the CHECK had no slack)."""
     seed_basics(db, stock={("A", "WH1"): 10})
-    oid, _, fo = _paid_and_released(db, [("A", 1, "109.96")], shipping="1.00")  # 109.96 + 11.00 tax (rounded)
+    oid, _, fo = _paid_and_released(db, [("A", 1, "109.00")], shipping="1.06")  # 109.00 + 10.90 tax + 1.06
     _ship(db, fo, "T1", (1, 1))
     captured = payments.list_payments(db, oid)["captured"]
+    assert captured == D("120.96")
     first = D("38.88")
     payments.refund(db, oid, first, reason="part", kind="appeasement", actor=T, idempotency_key="p1")
     rest = payments.refund(db, oid, captured - first, reason="rest", kind="appeasement", actor=T, idempotency_key="p2")
