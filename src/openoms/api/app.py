@@ -15,6 +15,7 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
+from openoms.api.routers import channel_inbox as channel_inbox_api
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(waves.router)
     app.include_router(tracking_api.router)
     app.include_router(catalog.router)
+    app.include_router(channel_inbox_api.router)
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.
     app.include_router(phone_order_pages.router)

@@ -862,6 +862,79 @@ class Backorder(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class ChannelInboxMessage(Base):
+    """Everything a channel sent (webhook, poll page, EDI file, upload), kept until it became an
+    order or was given up on: a message that cannot be mapped waits here as a dead letter with
+    its reason, and is retried after the fix (docs/channels.md, ADR 31)."""
+
+    __tablename__ = "channel_inbox"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "dedupe_key", name="uq_channel_inbox_channel_dedupe"),
+        Index("ix_channel_inbox_status", "status", "id"),
+        CheckConstraint("status IN ('received', 'processed', 'dead', 'ignored')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    source: Mapped[str] = mapped_column(String(16))  # webhook | poll | file | api
+    topic: Mapped[str] = mapped_column(String(64))  # orders/create, x12/850, ...
+    #: Same key, same message: a re-delivered webhook or an overlapping poll is stored once.
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    external_order_id: Mapped[str | None] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    reason: Mapped[str | None] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class EdiPartner(Base):
+    """An X12 trading partner behind a channel: the ids on both sides of the envelope, which
+    product qualifiers name our SKU, and the next control numbers we send with."""
+
+    __tablename__ = "edi_partners"
+
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"), primary_key=True)
+    our_qualifier: Mapped[str] = mapped_column(String(2))
+    our_id: Mapped[str] = mapped_column(String(15))
+    their_qualifier: Mapped[str] = mapped_column(String(2))
+    their_id: Mapped[str] = mapped_column(String(15))
+    sku_qualifiers: Mapped[list[str]] = mapped_column(JSON)
+    default_country: Mapped[str] = mapped_column(String(2), default="US", server_default="US")
+    usage: Mapped[str] = mapped_column(String(1), default="P", server_default="P")  # ISA15 P or T
+    strict: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    next_interchange_control: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+    next_group_control: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+
+
+class EdiDocument(Base):
+    """An X12 transaction set we sent or received, with its control numbers, for the partner
+    view and for audits ("did you send the 855 for PO 4711?")."""
+
+    __tablename__ = "edi_documents"
+    __table_args__ = (
+        Index("ix_edi_documents_channel", "channel_id", "id"),
+        Index("ix_edi_documents_order", "order_id"),
+        UniqueConstraint(
+            "channel_id", "direction", "interchange_control", "set_control", name="uq_edi_documents_controls"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    set_code: Mapped[str] = mapped_column(String(3))  # 850 855 856 810
+    interchange_control: Mapped[str] = mapped_column(String(9))
+    set_control: Mapped[str] = mapped_column(String(9))
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
 def table(model: type[Base]) -> Table:
     """The Core table behind a model, typed for SQLAlchemy Core statements."""
     return cast(Table, model.__table__)
