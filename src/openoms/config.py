@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         "accept EasyPost's own X-Hmac-Signature header. Empty: EasyPost events need an OpenOMS-Signature.",
     )
     var_dir: Path = Path("var")
+    edi_dir: Path = Field(
+        default=Path("var") / "edi",
+        description="EDI drop folders: <edi_dir>/<channel>/in is read by the worker, out gets our 855s.",
+    )
     secret_key: str = Field(
         default="",
         description="Signs customer links and encrypts stored credentials (adapters/secrets.py). Empty: a "

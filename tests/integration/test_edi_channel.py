@@ -197,3 +197,22 @@ def test_the_same_file_from_four_clients_at_once_makes_one_order_and_one_855(pg_
         assert {r["orders"][0]["order_id"] for r in results} == {results[0]["orders"][0]["order_id"]}
     finally:
         db.dispose()
+
+
+def test_worker_reads_drop_folders_and_drops_the_855(db: Database, tmp_path: Path) -> None:
+    from openoms.config import Settings
+    from openoms.worker import Worker
+
+    setup(db)
+    (tmp_path / "xyz" / "in").mkdir(parents=True)
+    (tmp_path / "xyz" / "in" / "po-4711.edi").write_text(VICS)
+    worker = Worker(db, Settings(database_url=db.url, edi_dir=tmp_path))
+    assert worker.run_due_jobs(force=True)["import EDI drop folders"] == 1
+    assert (tmp_path / "xyz" / "in" / "processed" / "po-4711.edi").exists()
+    worker.drain()
+    (out,) = (tmp_path / "xyz" / "out").glob("*.edi")
+    assert "855" in out.name
+    (ack,) = x12.parse_interchange(out.read_text()).transaction_sets("855")
+    assert ack.body()[0][3] == "08292233294"
+    worker.drain()  # nothing new, the file is not written twice
+    assert len(list((tmp_path / "xyz" / "out").glob("*.edi"))) == 1

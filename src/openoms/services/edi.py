@@ -339,8 +339,10 @@ def _acknowledge(db: Database, msg: StoredMessage, change: ChannelOrderChange, r
             at=now,
             usage=partner.usage,
         )
-        conn.execute(
-            insert(documents_t).values(
+        document_id = conn.execute(
+            insert(documents_t)
+            .returning(documents_t.c.id)
+            .values(
                 channel_id=partner.channel_id,
                 direction="out",
                 set_code="855",
@@ -351,7 +353,7 @@ def _acknowledge(db: Database, msg: StoredMessage, change: ChannelOrderChange, r
                 body=text,
                 created_at=now,
             )
-        )
+        ).scalar_one()
         record_order_event(
             conn,
             order_id=order_id,
@@ -366,7 +368,13 @@ def _acknowledge(db: Database, msg: StoredMessage, change: ChannelOrderChange, r
             "edi.document_ready",
             "order",
             str(order_id),
-            {"channel": msg.channel, "set": "855", "po_number": po.po_number, "interchange_control": isa_control},
+            {
+                "channel": msg.channel,
+                "set": "855",
+                "document_id": int(document_id),
+                "po_number": po.po_number,
+                "interchange_control": isa_control,
+            },
             now=now,
         )
 
@@ -461,3 +469,50 @@ def import_folder(
 
 channel_inbox.register(TOPIC_850, _map_850, _acknowledge)
 channel_inbox.register("x12/", _not_for_us)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def import_drop_folders(db: Database, now: dt.datetime, *, root: Path) -> int:
+    """The worker's job: read ``<root>/<channel>/in/`` for every channel with a partner."""
+    if not root.is_dir():
+        return 0
+    with db.read() as conn:
+        codes = (
+            conn.execute(select(channels_t.c.code).join(partners_t, partners_t.c.channel_id == channels_t.c.id))
+            .scalars()
+            .all()
+        )
+    done = 0
+    for code in codes:
+        inbox = root / code / "in"
+        if inbox.is_dir():
+            done += import_folder(db, code, inbox, actor=Actor("worker"))["files"]
+    return done
+
+
+class DropFolderWriter:
+    """The outbox consumer that puts each outbound X12 document in ``<root>/<channel>/out/``
+    for the partner's SFTP or VAN sync to pick up. Idempotent: the file name is the document's
+    id, written atomically (temp file, then rename)."""
+
+    name = "edi-drop-folder"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, event: Any, db: Database) -> None:
+        if event.event_type != "edi.document_ready":
+            return
+        channel = str(event.payload.get("channel", ""))
+        folder = self.root / channel
+        if not channel or not folder.is_dir():  # no drop folder for this partner: API only
+            return
+        doc = get_document(db, int(event.payload["document_id"]))
+        out = folder / "out"
+        out.mkdir(exist_ok=True)
+        name = f"{doc['id']:08d}-{doc['set']}-{doc['interchange_control']}.edi"
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(doc["body"], encoding="latin-1")
+        tmp.replace(out / name)
