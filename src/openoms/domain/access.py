@@ -59,6 +59,7 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    CHANNEL_INBOX_MANAGE = "channels.inbox"  # retry or close channel messages that became no order
 
     @property
     def label(self) -> str:
@@ -91,6 +92,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.CHANNEL_INBOX_MANAGE: "Retry or close channel messages that did not become orders",
 }
 
 P = Permission
@@ -119,6 +121,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_PLAN,
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
+        P.CHANNEL_INBOX_MANAGE,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).

@@ -216,7 +216,7 @@ def _single_set(ic: x12.Interchange, group: x12.FunctionalGroup, ts: x12.Transac
     isa = ["ISA", "00", " " * 10, "00", " " * 10, ic.sender_qualifier.ljust(2), ic.sender_id.ljust(15)]
     isa += [ic.receiver_qualifier.ljust(2), ic.receiver_id.ljust(15), ic.date, ic.time, d.repetition or "U"]
     isa += [ic.version, ic.control_number.rjust(9, "0"), "0", ic.usage, d.component]
-    gs = ["GS", group.functional_id, group.sender, group.receiver, group.date, "0000", group.control_number, "X"]
+    gs = ["GS", group.functional_id, group.sender, group.receiver, group.date, group.time, group.control_number, "X"]
     gs.append(group.version)
     segs = [isa, gs] + [[s.tag, *s.elements] for s in ts.segments]
     segs += [["GE", "1", group.control_number], ["IEA", "1", ic.control_number.rjust(9, "0")]]

@@ -48,6 +48,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Products", "/products", Permission.CATALOG_VIEW, "Set-up", "tag"),
     NavItem("Locations", "/locations", Permission.CATALOG_VIEW, "Set-up", "pin"),
     NavItem("Channels", "/channels", Permission.CATALOG_VIEW, "Set-up", "plug"),
+    NavItem("Channel inbox", "/channel-inbox", Permission.ORDERS_VIEW, "Work", "mail"),
     NavItem("Routing rules", "/routing/rules", Permission.ROUTING_VIEW, "Set-up", "route"),
     NavItem("Carrier rates", "/routing/rates", Permission.ROUTING_VIEW, "Set-up", "truck"),
     NavItem("Users", "/users", Permission.USERS_MANAGE, "Admin", "users"),

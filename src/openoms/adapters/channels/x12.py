@@ -83,6 +83,7 @@ class FunctionalGroup:
     date: str
     control_number: str  # GS06
     version: str  # GS08
+    time: str = ""  # GS05
     sets: list[TransactionSet] = field(default_factory=list)
 
 
@@ -196,7 +197,7 @@ def parse_interchange(data: bytes | str, *, strict: bool = True) -> Interchange:
         if seg.tag == "GS":
             if group is not None:
                 problem("GS before the previous group's GE", seg)
-            group = FunctionalGroup(seg[1], seg[2], seg[3], seg[4], seg[6], seg[8])
+            group = FunctionalGroup(seg[1], seg[2], seg[3], seg[4], seg[6], seg[8], seg[5])
             ic.groups.append(group)
         elif seg.tag == "ST":
             if group is None:
