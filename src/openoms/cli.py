@@ -293,6 +293,7 @@ cli_waves.register(app)
 cli_pickup.register(app)
 cli_worker.register(app)
 cli_channels.register(app)
+cli_channels.register_imports(app)
 
 
 def main() -> Any:  # pragma: no cover

@@ -122,3 +122,87 @@ def retry(message_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1)]) -> N
     console.print(f"{m['id']}: {m['status']}" + (f" ({m['reason']})" if m["reason"] else ""))
     if m["status"] == "dead":
         raise typer.Exit(1)
+
+
+imports_app = typer.Typer(help="Orders from CSV or Excel: check, then import.", no_args_is_help=True)
+
+
+def register_imports(app: typer.Typer) -> None:
+    app.add_typer(imports_app, name="order-import")
+
+
+@imports_app.command("template")
+def import_template() -> None:
+    """Print a column mapping to fill in (JSON)."""
+    import json
+
+    from openoms.adapters.channels import spreadsheet
+
+    typer.echo(json.dumps(spreadsheet.template(), indent=2))
+
+
+def _run_import(channel: str, path: Path, mapping: Path, report: Path | None, *, dry_run: bool) -> None:
+    from openoms.cli import _db, _fail, _progress, console
+    from openoms.services import order_import
+
+    try:
+        data = path.read_bytes()
+        mapping_text = mapping.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(str(exc), 2)
+        return
+    try:
+        with _progress() as progress:
+            task = progress.add_task("importing" if not dry_run else "checking", total=None)
+            result = order_import.import_orders(
+                _db(), channel, data, path.name, mapping_text, dry_run=dry_run, actor=CLI,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )  # fmt: skip
+    except DomainError as exc:
+        _fail(exc.message, 2)
+        return
+    for e in result["errors"][:50]:
+        console.print(f"row {e['row']}, {e['column']}: {e['reason']}")
+    if len(result["errors"]) > 50:
+        console.print(f"... and {len(result['errors']) - 50} more")
+    dead = [o for o in result["orders"] if o.get("status") == "dead"]
+    for o in dead:
+        console.print(f"order {o['external_order_id']} not captured: {o['reason']} (inbox {o['inbox_id']})")
+    if report is not None:
+        report.write_text(order_import.error_report_csv(result), encoding="utf-8")
+        console.print(f"problems written to {report}")
+    if dry_run:
+        console.print(
+            f"{result['rows']} row(s): {result['orders_ready']} order(s) ready, {result['orders_left_out']} left out "
+            f"({len(result['errors'])} problem(s)); nothing was written"
+        )
+    else:
+        new = sum(1 for o in result["orders"] if o["status"] == "processed" and not o["already_imported"])
+        console.print(
+            f"{new} order(s) imported, {sum(1 for o in result['orders'] if o['already_imported'])} already there, "
+            f"{len(dead)} dead letter(s), {result['orders_left_out']} left out for bad rows"
+        )
+    if result["errors"] or dead:
+        raise typer.Exit(1)
+
+
+@imports_app.command("check")
+def import_check(
+    channel: Annotated[str, typer.Argument(help="The channel the orders belong to")],
+    path: Annotated[Path, typer.Argument(help="The .csv or .xlsx file")],
+    mapping: Annotated[Path, typer.Option(help="The column mapping (JSON; see `openoms order-import template`)")],
+    report: Annotated[Path | None, typer.Option(help="Write the problems to this CSV")] = None,
+) -> None:
+    """Dry run: every problem by row and column; nothing is written."""
+    _run_import(channel, path, mapping, report, dry_run=True)
+
+
+@imports_app.command("run")
+def import_run(
+    channel: Annotated[str, typer.Argument(help="The channel the orders belong to")],
+    path: Annotated[Path, typer.Argument(help="The .csv or .xlsx file")],
+    mapping: Annotated[Path, typer.Option(help="The column mapping (JSON)")],
+    report: Annotated[Path | None, typer.Option(help="Write the problems to this CSV")] = None,
+) -> None:
+    """Import the good orders (orders with a bad row are left out whole); safe to run twice."""
+    _run_import(channel, path, mapping, report, dry_run=False)

@@ -73,3 +73,25 @@ def test_a_key_without_orders_write_cannot_send_files(app_client: TestClient, db
     _, secret = apikeys.create_api_key(db, "reader", ["orders:read"])
     r = app_client.post("/api/v1/channels/xyz/edi", content=VICS, headers={**EDI, "Authorization": f"Bearer {secret}"})
     assert r.status_code == 403
+
+
+def test_order_import_over_the_api(api: TestClient, db: Database) -> None:
+    import base64
+
+    from tests.integration.test_order_import import setup as import_setup
+    from tests.unit.test_spreadsheet_orders import UCI, UCI_MAPPING
+
+    import_setup(db)
+    template = api.get("/api/v1/order-imports/template").json()
+    assert "order_id" in template["columns"]
+    body = {"filename": "retail.csv", "content_base64": base64.b64encode(UCI).decode(), "mapping": UCI_MAPPING}
+    dry = api.post("/api/v1/channels/uk-shop/order-imports", json=body)
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["dry_run"] is True and dry.json()["orders_ready"] == 11 and len(dry.json()["errors"]) == 12
+    assert api.get("/api/v1/orders", params={"channel": "uk-shop"}).json()["items"] == []
+    real = api.post("/api/v1/channels/uk-shop/order-imports", json={**body, "dry_run": False}).json()
+    assert {o["status"] for o in real["orders"]} == {"processed"}
+    bad = api.post("/api/v1/channels/uk-shop/order-imports", json={**body, "content_base64": "***"})
+    assert bad.status_code == 422 and bad.json()["error"]["errors"][0]["field"] == "content_base64"
+    bad = api.post("/api/v1/channels/uk-shop/order-imports", json={**body, "mapping": {"columns": {}}})
+    assert bad.status_code == 422 and bad.json()["error"]["errors"][0]["field"] == "mapping"

@@ -63,3 +63,29 @@ def test_partner_import_folder_dead_letter_and_retry(cli: Cli, tmp_path: Path) -
 
     one = cli("edi", "import", "xyz", str(drop / "failed" / "po.edi"))
     assert one.exit_code == 0 and "(already received)" in one.output
+
+
+def test_order_import_check_then_run(cli: Cli, tmp_path: Path) -> None:
+    import json
+
+    from tests.integration.test_order_import import setup as import_setup
+    from tests.unit.test_spreadsheet_orders import UCI, UCI_MAPPING
+
+    assert cli("migrate").exit_code == 0
+    import_setup(cli.db)
+    template = cli("order-import", "template")
+    assert template.exit_code == 0 and '"order_id"' in template.output
+    sheet = tmp_path / "retail.csv"
+    sheet.write_bytes(UCI)
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(UCI_MAPPING))
+    report = tmp_path / "problems.csv"
+    check = cli("order-import", "check", "uk-shop", str(sheet), "--mapping", str(mapping), "--report", str(report))
+    assert check.exit_code == 1, check.output  # the two credit notes
+    assert "11 order(s) ready, 2 left out" in check.output and "nothing was written" in check.output
+    assert report.read_text().count("credit note") == 12
+    assert cli.count("orders") == 0
+    run = cli("order-import", "run", "uk-shop", str(sheet), "--mapping", str(mapping))
+    assert "11 order(s) imported" in run.output and cli.count("orders") == 11
+    again = cli("order-import", "run", "uk-shop", str(sheet), "--mapping", str(mapping))
+    assert "0 order(s) imported, 11 already there" in again.output and cli.count("orders") == 11

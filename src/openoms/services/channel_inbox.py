@@ -13,6 +13,7 @@ returns canonical order changes (adapters/channels/base.py).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -63,7 +64,7 @@ def register(topic_prefix: str, mapper: Mapper, after_apply: AfterApply | None =
 
 
 def _handler(topic: str) -> tuple[Mapper, AfterApply | None]:
-    from openoms.services import edi  # noqa: F401  (registers the x12/ mappers)
+    from openoms.services import edi, order_import  # noqa: F401  (they register their mappers)
 
     for prefix, mapper in _MAPPERS.items():
         if topic.startswith(prefix):
@@ -180,12 +181,19 @@ def _capture_command(body: Mapping[str, Any]) -> orders.CaptureOrder:
             shipping_total=Decimal(str(body.get("shipping_total", 0))),
             shipping_tax=Decimal(str(body.get("shipping_tax", 0))),
             service_level=body.get("service_level", "standard"),
-            placed_at=body.get("placed_at"),
+            placed_at=_when(body.get("placed_at")),
             notes=body.get("notes"),
             language=body.get("language"),
         )
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise MappingError("order", f"the adapter's order is incomplete: {type(exc).__name__} {exc}") from exc
+
+
+def _when(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _find_order(db: Database, channel: str, external_order_id: str) -> int | None:

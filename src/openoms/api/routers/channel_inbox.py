@@ -201,3 +201,71 @@ def list_edi_documents(
 @router.get("/edi/documents/{document_id}", response_model=EdiDocumentRead, summary="One X12 document with its text")
 def get_edi_document(db: DB, _: Reader, document_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     return edi.get_document(db, document_id)
+
+
+class OrderImportRequest(Strict):
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="The file's name; .xlsx is read as Excel, anything else as CSV", examples=["orders.csv"]
+    )
+    content_base64: Annotated[str, StringConstraints(min_length=1)] = Field(description="The file, base64-encoded")
+    mapping: dict[str, Any] = Field(
+        description='{"columns": {field: header}, "defaults": {field: value}}; see GET /order-imports/template'
+    )
+    dry_run: bool = Field(default=True, description="Only check: report every problem and write nothing")
+
+
+class ImportRowError(BaseModel):
+    row: int = Field(description="Row number as in the sheet (the header is row 1)")
+    column: str
+    reason: str
+
+
+class ImportedOrder(BaseModel):
+    external_order_id: str
+    rows: list[int]
+    lines: int | None = None
+    inbox_id: int | None = None
+    status: Status | None = None
+    reason: str | None = None
+    order_id: int | None = None
+    already_imported: bool | None = None
+
+
+class OrderImportReport(BaseModel):
+    dry_run: bool
+    rows: int
+    orders_ready: int = Field(description="Orders whose rows are all good")
+    orders_left_out: int = Field(description="Orders with at least one bad row: none of their rows is imported")
+    errors: list[ImportRowError]
+    orders: list[ImportedOrder]
+
+
+@router.get("/order-imports/template", summary="A column mapping to fill in")
+def order_import_template(_: Reader) -> dict[str, Any]:
+    from openoms.adapters.channels import spreadsheet
+
+    return spreadsheet.template()
+
+
+@router.post(
+    "/channels/{code}/order-imports",
+    response_model=OrderImportReport,
+    summary="Import orders from CSV or Excel (dry run first)",
+)
+def post_order_import(db: DB, principal: Writer, code: ChannelCode, body: OrderImportRequest) -> dict[str, Any]:
+    """One row per order line, grouped into orders by the mapped order id. With `dry_run`
+    (the default) every problem is reported by row and column and nothing is written; without
+    it each good order is captured through the channel inbox, so importing a file twice makes
+    no second order and an order that cannot be captured waits as a dead letter."""
+    import base64
+    import binascii
+
+    from openoms.services import order_import
+
+    try:
+        data = base64.b64decode(body.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise validation_error("content_base64", "is not base64") from None
+    return order_import.import_orders(
+        db, code, data, body.filename, body.mapping, dry_run=body.dry_run, actor=actor_of(principal)
+    )
