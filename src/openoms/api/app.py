@@ -22,7 +22,7 @@ from openoms.services import network
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
 from openoms.web import pages
-from openoms.web.routes import admin, catalog_pages, channel_inbox_pages, dashboard, session
+from openoms.web.routes import admin, catalog_pages, channel_inbox_pages, dashboard, order_import_pages, session
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.
     app.include_router(phone_order_pages.router)
+    app.include_router(order_import_pages.router)
     app.include_router(order_pages.router)
     app.include_router(wave_pages.router)
     app.include_router(inventory_pages.router)
