@@ -35,6 +35,16 @@ channels_t = table(Channel)
 orders_t = table(Order)
 
 STATUSES = ("received", "processed", "dead", "ignored")
+#: The reason kept on a cancellation that arrived before its order; a later create checks it.
+CANCELLED_FIRST = "cancelled before the order reached OpenOMS"
+
+
+class Skip(Exception):
+    """Nothing to do for this message, on purpose: it is marked ignored with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -206,15 +216,37 @@ def _find_order(db: Database, channel: str, external_order_id: str) -> int | Non
     return int(got) if got is not None else None
 
 
+def _cancelled_first(db: Database, msg: StoredMessage, external_order_id: str) -> bool:
+    with db.read() as conn:
+        return (
+            conn.execute(
+                select(inbox_t.c.id)
+                .join(channels_t, channels_t.c.id == inbox_t.c.channel_id)
+                .where(
+                    channels_t.c.code == msg.channel,
+                    inbox_t.c.external_order_id == external_order_id,
+                    inbox_t.c.status == "ignored",
+                    inbox_t.c.reason.like(f"{CANCELLED_FIRST}%"),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+
 def _apply(db: Database, msg: StoredMessage, change: ChannelOrderChange, actor: Actor) -> dict[str, Any] | None:
     if change.kind == ChangeKind.CREATE:
         assert change.order is not None
+        if _find_order(db, msg.channel, change.external_order_id) is None and _cancelled_first(
+            db, msg, change.external_order_id
+        ):
+            raise Skip(f"{msg.channel} cancelled order {change.external_order_id} before it arrived; not created")
         result = orders.capture_order(db, _capture_command(change.order), actor)
         return {"order_id": result.order_id, "created": result.created, "order": result.order}
     if change.kind == ChangeKind.CANCEL:
         order_id = _find_order(db, msg.channel, change.external_order_id)
         if order_id is None:
-            raise MappingError("external_order_id", f"no order {change.external_order_id} from {msg.channel} to cancel")
+            raise Skip(f"{CANCELLED_FIRST} ({change.reason or 'cancelled'}); a late create of it makes no order")
         order = orders.get_order(db, order_id)
         if order["status"] != "cancelled":
             orders.cancel_order(db, order_id, change.reason or f"cancelled by {msg.channel}", actor)
@@ -242,6 +274,8 @@ def process(db: Database, inbox_id: int, actor: Actor) -> dict[str, Any]:
                 order_id = result["order_id"]
             if after is not None:
                 after(db, msg, change, result)
+    except Skip as exc:
+        new_status, reason = "ignored", exc.reason
     except MappingError as exc:
         new_status, reason = "dead", f"{exc.field}: {exc.reason}"
     except DomainError as exc:
