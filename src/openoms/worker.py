@@ -22,7 +22,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
-from openoms.services import pickup, waves
+from openoms.services import pickup, waves, webhooks
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 
@@ -58,14 +58,23 @@ SCHEDULED_JOBS: list[ScheduledJob] = [
 ]
 
 
-def scheduled_jobs() -> list[ScheduledJob]:
-    """The jobs a worker runs."""
-    return list(SCHEDULED_JOBS)
+def scheduled_jobs(settings: Settings | None = None) -> list[ScheduledJob]:
+    """The jobs a worker runs; with settings, also sending webhooks every pass (docs/webhooks.md)."""
+    jobs = list(SCHEDULED_JOBS)
+    if settings is not None:
+        jobs.append(ScheduledJob("deliver webhooks", dt.timedelta(seconds=1), webhooks.delivery_job(settings)))
+    return jobs
 
 
 def default_consumers(settings: Settings) -> list[Consumer]:
-    """The consumers a worker hands every message to, in this order."""
-    return [EmailConsumer(settings)]
+    """The consumers a worker hands every message to, in this order: e-mail, webhook fan-out,
+    and JetStream when ``OPENOMS_NATS_URL`` is set."""
+    consumers: list[Consumer] = [EmailConsumer(settings), webhooks.WebhookFanout()]
+    if settings.nats_url.strip():
+        from openoms.adapters.notify.broker import NatsPublisher
+
+        consumers.append(NatsPublisher.from_settings(settings))
+    return consumers
 
 
 @dataclass
@@ -90,7 +99,7 @@ class Worker:
     ) -> None:
         self.db = db
         self.consumers = list(default_consumers(settings) if consumers is None else consumers)
-        self.jobs = list(scheduled_jobs() if jobs is None else jobs)
+        self.jobs = list(scheduled_jobs(settings) if jobs is None else jobs)
         self.batch = max(1, batch)
         self.max_attempts = settings.outbox_max_attempts
         self.lease = dt.timedelta(seconds=settings.outbox_lease_seconds)
