@@ -59,6 +59,7 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    WEBHOOKS_MANAGE = "webhooks.manage"  # integrators' webhook subscriptions, their delivery log, re-sending
 
     @property
     def label(self) -> str:
@@ -91,6 +92,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.WEBHOOKS_MANAGE: "Manage outgoing webhooks and re-send deliveries",
 }
 
 P = Permission
