@@ -284,7 +284,7 @@ def _progress() -> Progress:
     )
 
 
-from openoms import cli_pickup, cli_routing, cli_simulate, cli_stock, cli_waves, cli_worker  # noqa: E402  (their commands use the helpers above)
+from openoms import cli_pickup, cli_routing, cli_simulate, cli_stock, cli_waves, cli_webhooks, cli_worker  # noqa: E402  (their commands use the helpers above)
 
 cli_routing.register(app)
 cli_simulate.register(app)
@@ -292,6 +292,7 @@ cli_stock.register(app)
 cli_waves.register(app)
 cli_pickup.register(app)
 cli_worker.register(app)
+cli_webhooks.register(app)
 
 
 def main() -> Any:  # pragma: no cover
