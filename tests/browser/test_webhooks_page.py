@@ -12,6 +12,7 @@ from sqlalchemy import select
 from openoms.adapters.db.tables import Order, OutboxMessage, table
 from openoms.config import Settings
 from openoms.services import webhooks
+from openoms.services.common import Actor
 from openoms.services.notifications import OutboxEvent
 from tests.browser.conftest import DemoSite, sign_in
 from tests.webhook_receiver import Receiver
@@ -60,6 +61,7 @@ def test_an_admin_subscribes_sees_a_failure_and_resends(page: Page, site: DemoSi
         row = page.get_by_role("row").filter(has_text="ERP (staging)")
         expect(row).to_contain_text("order.*")
         expect(row).to_contain_text("active")
+        expect(page.get_by_role("row").filter(has_text="ERP (example, paused)")).to_contain_text("paused")
         expect(page.get_by_text(secret)).to_have_count(0)
 
         # A hold on an order: two events for it, sent by the worker to a receiver that is down.
@@ -106,3 +108,6 @@ def test_an_admin_subscribes_sees_a_failure_and_resends(page: Page, site: DemoSi
         ]
     finally:
         receiver.stop()
+        for sub in webhooks.list_subscriptions(site.db):  # the site is shared: leave no active one behind
+            if sub["name"] == "ERP (staging)":
+                webhooks.delete_subscription(site.db, sub["id"], Actor("tests"))
