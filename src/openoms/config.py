@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     # The worker (`openoms worker`): outbox relay and scheduled jobs.
     outbox_max_attempts: int = Field(default=10, ge=1, description="After this many failures a message waits.")
     outbox_lease_seconds: int = Field(default=300, ge=10, description="How long a claimed message is held.")
+    # Outgoing webhooks and NATS JetStream (docs/webhooks.md).
+    webhook_max_attempts: int = Field(
+        default=15, ge=1, description="A webhook delivery that failed this many times is dead (re-send by hand)."
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120, description="Per webhook request.")
+    webhook_lease_seconds: int = Field(
+        default=120, ge=10, description="How long a worker holds a delivery it is sending (more than the timeout)."
+    )
+    nats_url: str = Field(default="", description="NATS server (nats://host:4222); set: every event is published.")
+    nats_stream: str = Field(default="OPENOMS", description="JetStream stream, created if missing.")
+    nats_subject_prefix: str = Field(default="openoms", description="Events go to <prefix>.<event type>.")
 
     @property
     def tracking_url_map(self) -> dict[str, str]:

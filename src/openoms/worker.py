@@ -24,7 +24,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
-from openoms.services import edi, pickup, waves
+from openoms.services import edi, pickup, waves, webhooks
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 
@@ -61,9 +61,11 @@ SCHEDULED_JOBS: list[ScheduledJob] = [
 
 
 def scheduled_jobs(settings: Settings | None = None) -> list[ScheduledJob]:
-    """The jobs a worker runs (with settings: also the EDI drop folders, every minute)."""
+    """The jobs a worker runs; with settings, also sending webhooks every pass (docs/webhooks.md)
+    and reading the EDI drop folders every minute (docs/channels.md)."""
     jobs = list(SCHEDULED_JOBS)
     if settings is not None:
+        jobs.append(ScheduledJob("deliver webhooks", dt.timedelta(seconds=1), webhooks.delivery_job(settings)))
         root = Path(settings.edi_dir)
         jobs.append(
             ScheduledJob(
@@ -74,8 +76,18 @@ def scheduled_jobs(settings: Settings | None = None) -> list[ScheduledJob]:
 
 
 def default_consumers(settings: Settings) -> list[Consumer]:
-    """The consumers a worker hands every message to, in this order."""
-    return [EmailConsumer(settings), edi.DropFolderWriter(Path(settings.edi_dir))]
+    """The consumers a worker hands every message to, in this order: e-mail, webhook fan-out,
+    EDI drop folders, and JetStream when ``OPENOMS_NATS_URL`` is set."""
+    consumers: list[Consumer] = [
+        EmailConsumer(settings),
+        webhooks.WebhookFanout(),
+        edi.DropFolderWriter(Path(settings.edi_dir)),
+    ]
+    if settings.nats_url.strip():
+        from openoms.adapters.notify.broker import NatsPublisher
+
+        consumers.append(NatsPublisher.from_settings(settings))
+    return consumers
 
 
 @dataclass

@@ -17,12 +17,21 @@ from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
 from openoms.api.routers import channel_inbox as channel_inbox_api
 from openoms.api.routers import tracking as tracking_api
+from openoms.api.routers import webhooks as webhooks_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
 from openoms.web import pages
-from openoms.web.routes import admin, catalog_pages, channel_inbox_pages, dashboard, order_import_pages, session
+from openoms.web.routes import (
+    admin,
+    catalog_pages,
+    channel_inbox_pages,
+    dashboard,
+    order_import_pages,
+    session,
+    webhook_pages,
+)
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "locations", "description": "Warehouses, stores, 3PLs and drop-ship suppliers"},
             {"name": "channels", "description": "Sales channels orders come from"},
             {"name": "customers", "description": "Customers, found or created by e-mail"},
+            {"name": "webhooks", "description": "Outgoing webhooks: subscriptions, delivery log, re-send"},
         ],
     )
     app.state.db = database
@@ -99,6 +109,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(webhook_pages.router)
     app.include_router(channel_inbox_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)

@@ -60,6 +60,7 @@ class Permission(StrEnum):
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
     CHANNEL_INBOX_MANAGE = "channels.inbox"  # retry or close channel messages that became no order
+    WEBHOOKS_MANAGE = "webhooks.manage"  # integrators' webhook subscriptions, their delivery log, re-sending
 
     @property
     def label(self) -> str:
@@ -93,6 +94,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
     Permission.CHANNEL_INBOX_MANAGE: "Retry or close channel messages that did not become orders",
+    Permission.WEBHOOKS_MANAGE: "Manage outgoing webhooks and re-send deliveries",
 }
 
 P = Permission

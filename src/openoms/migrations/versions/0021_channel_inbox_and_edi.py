@@ -1,7 +1,7 @@
 """channel inbox (dead letters) and X12 trading partners with their documents
 
 Revision ID: 0021
-Revises: 0015
+Revises: 0019
 Create Date: 2026-11-25 01:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0015"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
