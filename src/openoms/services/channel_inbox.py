@@ -74,7 +74,7 @@ def register(topic_prefix: str, mapper: Mapper, after_apply: AfterApply | None =
 
 
 def _handler(topic: str) -> tuple[Mapper, AfterApply | None]:
-    from openoms.services import edi, order_import  # noqa: F401  (they register their mappers)
+    from openoms.services import channel_webhooks, edi, order_import  # noqa: F401  (they register their mappers)
 
     for prefix, mapper in _MAPPERS.items():
         if topic.startswith(prefix):

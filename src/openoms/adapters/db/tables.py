@@ -935,6 +935,26 @@ class EdiDocument(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class ChannelConnection(Base):
+    """How OpenOMS reaches a sales channel's platform: its address, the webhook secrets and API
+    credentials (both encrypted at rest, adapters/crypto.py), and the connection's last signs of
+    life for the channels page (docs/channels.md)."""
+
+    __tablename__ = "channel_connections"
+
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_received_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_synced_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
 class WebhookSubscription(Base):
     """Where integrators want events sent (docs/webhooks.md). The signing secret is stored
     encrypted (adapters/crypto.py): it is shown once, when made or rotated."""

@@ -269,3 +269,95 @@ def post_order_import(db: DB, principal: Writer, code: ChannelCode, body: OrderI
     return order_import.import_orders(
         db, code, data, body.filename, body.mapping, dry_run=body.dry_run, actor=actor_of(principal)
     )
+
+
+class ConnectionWrite(Strict):
+    platform: Literal["shopify", "woocommerce", "amazon", "ebay"]
+    base_url: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="The shop or API address, e.g. https://my-shop.myshopify.com"
+    )
+    webhook_secrets: list[Annotated[str, StringConstraints(max_length=500)]] | None = Field(
+        default=None,
+        max_length=3,
+        description="Secrets the platform signs webhooks with (several while rotating); write-only, "
+        "stored encrypted; omit to keep the stored ones",
+    )
+    credentials: dict[str, Annotated[str, StringConstraints(max_length=4000)]] | None = Field(
+        default=None, description="API credentials for calls back to the platform; write-only, stored encrypted"
+    )
+    settings: dict[str, Any] | None = Field(default=None, description="Platform options (location ids, ...)")
+
+
+class SecretFingerprint(BaseModel):
+    fingerprint: str = Field(description="First 8 hex digits of the secret's SHA-256, to compare, not to use")
+
+
+class ConnectionRead(BaseModel):
+    channel: str
+    platform: str
+    base_url: str | None
+    webhook_secrets: list[SecretFingerprint]
+    credentials: list[str] = Field(description="Names of the stored credentials (never their values)")
+    settings: dict[str, Any]
+    last_received_at: dt.datetime | None
+    last_synced_at: dt.datetime | None
+    last_error: str | None
+    last_error_at: dt.datetime | None
+
+
+class WebhookAccepted(BaseModel):
+    inbox_id: int
+    status: Status
+    duplicate: bool = Field(description="Delivered before: nothing changed")
+    order_id: int | None = None
+
+
+@router.put("/channels/{code}/connection", response_model=ConnectionRead, summary="Connect a channel to its platform")
+def put_connection(
+    request: Request, db: DB, principal: CatalogWriter, code: ChannelCode, body: ConnectionWrite
+) -> dict[str, Any]:
+    from openoms.services import channel_connections
+
+    return channel_connections.set_connection(
+        db,
+        request.app.state.settings,
+        code,
+        platform=body.platform,
+        base_url=body.base_url,
+        webhook_secrets=body.webhook_secrets,
+        credentials=body.credentials,
+        options=body.settings,
+        actor=actor_of(principal),
+    )
+
+
+@router.get("/channels/{code}/connection", response_model=ConnectionRead, summary="A channel's connection")
+def get_connection(request: Request, db: DB, _: Reader, code: ChannelCode) -> dict[str, Any]:
+    from openoms.services import channel_connections
+
+    return channel_connections.get_connection(db, request.app.state.settings, code)
+
+
+@router.post(
+    "/channels/{code}/webhooks/shopify",
+    response_model=WebhookAccepted,
+    summary="Shopify order webhooks (orders/create, orders/updated, orders/cancelled)",
+    openapi_extra={
+        "parameters": [
+            {"name": "X-Shopify-Hmac-Sha256", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-Shopify-Topic", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-Shopify-Webhook-Id", "in": "header", "required": False, "schema": {"type": "string"}},
+        ]
+    },
+)
+async def shopify_webhook(request: Request, db: DB, code: ChannelCode) -> dict[str, Any]:
+    """No API key: the `X-Shopify-Hmac-Sha256` signature of the raw body, with the channel's
+    webhook secret, is the authentication (401 and nothing stored when it fails). A delivery
+    seen before (same `X-Shopify-Webhook-Id`) changes nothing."""
+    from openoms.services import channel_webhooks
+
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return await run_in_threadpool(
+        channel_webhooks.receive_shopify, db, request.app.state.settings, code, headers, body
+    )

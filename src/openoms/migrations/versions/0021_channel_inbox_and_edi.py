@@ -1,4 +1,4 @@
-"""channel inbox (dead letters) and X12 trading partners with their documents
+"""channel inbox (dead letters), channel connections, and X12 trading partners with their documents
 
 Revision ID: 0021
 Revises: 0019
@@ -86,9 +86,26 @@ def upgrade() -> None:
     )
     op.create_index("ix_edi_documents_channel", "edi_documents", ["channel_id", "id"])
     op.create_index("ix_edi_documents_order", "edi_documents", ["order_id"])
+    op.create_table(
+        "channel_connections",
+        sa.Column("channel_id", BigId, nullable=False),
+        sa.Column("platform", sa.String(16), nullable=False),
+        sa.Column("base_url", sa.String(500), nullable=True),
+        sa.Column("webhook_secrets_encrypted", sa.Text(), nullable=True),
+        sa.Column("credentials_encrypted", sa.Text(), nullable=True),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("last_received_at", TS, nullable=True),
+        sa.Column("last_synced_at", TS, nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_error_at", TS, nullable=True),
+        sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("channel_id", name="pk_channel_connections"),
+        sa.ForeignKeyConstraint(["channel_id"], ["channels.id"], name="fk_channel_connections_channel_id_channels"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("channel_connections")
     op.drop_table("edi_documents")
     op.drop_table("edi_partners")
     op.drop_index("ix_channel_inbox_status", table_name="channel_inbox")
