@@ -4,6 +4,7 @@ reads why, fixes the partner setting and retries it into an order."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -52,3 +53,31 @@ def test_operations_retries_an_edi_dead_letter_after_the_fix(page: Page, site: D
     expect(page.get_by_role("heading", name=re.compile("processed"))).to_be_visible()
     page.get_by_role("link", name=re.compile(r"SO-\d{7}")).first.click()
     expect(page.get_by_text("08292233294").first).to_be_visible()
+
+
+def test_channels_page_shows_connections_and_dead_letters(page: Page, site: DemoSite, tmp_path: Path) -> None:
+    from openoms.config import Settings
+    from openoms.services import channel_connections
+
+    settings = Settings(database_url=site.db.url, var_dir=tmp_path)
+    channel_connections.set_connection(
+        site.db, settings, "shopify", platform="shopify", base_url="https://demo.myshopify.com",
+        webhook_secrets=["shpss_browser_test"], actor=ACTOR,
+    )  # fmt: skip
+    channel_connections.set_connection(site.db, settings, "amazon", platform="amazon", actor=ACTOR)
+    with site.db.begin() as conn:
+        catalog.CHANNELS.upsert_many(conn, [dict(code="edi-late", name="Late EDI partner", kind="edi")])
+    edi.set_partner(site.db, "edi-late", ours="01:999999999", theirs="12:4405197800", sku_qualifiers=["SK"],
+                    actor=ACTOR)  # fmt: skip
+    edi.receive_interchange(site.db, "edi-late", PO.replace("000003438", "000007777"), source="file", actor=ACTOR)
+
+    sign_in(page, site, "ops@openoms.example")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Channels", exact=True).click()
+    shop = page.get_by_role("row").filter(has_text="Shopify US")
+    expect(shop).to_contain_text("Shopify")
+    expect(shop.locator(".badge-connected")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="Amazon US")).to_contain_text("no secrets or credentials yet")
+    expect(page.get_by_role("row").filter(has_text="Late EDI partner")).to_contain_text("Edi")
+    late = page.get_by_role("row").filter(has_text="Late EDI partner")
+    expect(late.get_by_role("link", name="1")).to_have_attribute("href", "/channel-inbox?status=dead&channel=edi-late")
+    page.screenshot(path="/tmp/channels-overview.png", full_page=True)

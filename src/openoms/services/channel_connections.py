@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from openoms.adapters import crypto
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import record_audit
-from openoms.adapters.db.tables import Channel, ChannelConnection, ChannelInboxMessage, table
+from openoms.adapters.db.tables import Channel, ChannelConnection, ChannelInboxMessage, EdiPartner, table
 from openoms.config import Settings
 from openoms.domain.errors import DomainError, ErrorCode, FieldError, NotFound
 from openoms.services.common import Actor, as_utc, utcnow
@@ -27,6 +27,7 @@ from openoms.services.common import Actor, as_utc, utcnow
 connections_t = table(ChannelConnection)
 channels_t = table(Channel)
 inbox_t = table(ChannelInboxMessage)
+partners_t = table(EdiPartner)
 
 PLATFORMS = ("shopify", "woocommerce", "amazon", "ebay")
 MAX_SECRETS = 3  # current, next, and one more while rotating
@@ -185,6 +186,7 @@ def channel_states(db: Database, *, since: dt.datetime | None = None) -> list[di
             ).order_by(channels_t.c.name)
         ).all()
         connections = {r.channel_id: r for r in conn.execute(select(connections_t))}
+        edi_partners = set(conn.execute(select(partners_t.c.channel_id)).scalars())
         dead: dict[int, int] = dict(
             conn.execute(
                 select(inbox_t.c.channel_id, func.count())
@@ -213,9 +215,10 @@ def channel_states(db: Database, *, since: dt.datetime | None = None) -> list[di
                 "name": ch.name,
                 "kind": ch.kind,
                 "active": bool(ch.active),
-                "platform": c.platform if c else None,
+                "platform": c.platform if c else ("edi" if ch.id in edi_partners else None),
                 "base_url": c.base_url if c else None,
-                "connected": bool(c and (c.webhook_secrets_encrypted or c.credentials_encrypted)),
+                "connected": bool(c and (c.webhook_secrets_encrypted or c.credentials_encrypted))
+                or ch.id in edi_partners,
                 "last_message_at": as_utc(last.get(ch.id)),
                 "last_synced_at": as_utc(c.last_synced_at) if c else None,
                 "last_error": c.last_error if c else None,
