@@ -177,3 +177,47 @@ def test_one_delivery_sent_six_times_at_once_makes_one_order(pg_url: str, tmp_pa
         assert len({r["order_id"] for r in results if r.get("order_id")}) == 1
     finally:
         db.dispose()
+
+
+WOO = json.loads((SAMPLES / "woocommerce_order.json").read_text())
+WOO_URL = "/api/v1/channels/woo/webhooks/woocommerce"
+
+
+def test_woocommerce_webhooks_end_to_end(app_client: TestClient, db: Database) -> None:
+    settings = settings_of(app_client)
+    seed_basics(db)
+    product_sku = str(WOO["line_items"][0]["product_id"])
+    with db.begin() as conn:
+        catalog.CHANNELS.upsert_many(conn, [dict(code="woo", name="Woo shop", kind="web")])
+        catalog.PRODUCTS.upsert_many(
+            conn, [dict(sku=s, name=s, list_price=3, currency="USD") for s in (product_sku, "Bar3")]
+        )
+    inventory.change_stock(
+        db, [inventory.StockChange(s, "WH1", LedgerEntryType.RECEIPT, 20, "seed") for s in (product_sku, "Bar3")],
+        Actor("t"),
+    )  # fmt: skip
+    channel_connections.set_connection(db, settings, "woo", platform="woocommerce", webhook_secrets=["wc-secret-1"],
+                                       actor=Actor("t"))  # fmt: skip
+    ping = app_client.post(WOO_URL, content=b"webhook_id=12", headers={"Content-Type": "application/json"})
+    assert ping.status_code == 200 and ping.json()["status"] == "ignored"
+
+    def send(order: dict[str, Any], topic: str, delivery: str) -> Any:
+        body = json.dumps(order).encode()
+        return app_client.post(WOO_URL, content=body, headers={
+            "Content-Type": "application/json", "X-WC-Webhook-Topic": topic, "X-WC-Webhook-Delivery-ID": delivery,
+            "X-WC-Webhook-Signature": shopify.sign(body, "wc-secret-1")})  # fmt: skip
+
+    first = send(WOO, "order.created", "d1").json()
+    assert first["status"] == "dead"  # the example's first line has no SKU
+    channel_connections.set_connection(db, settings, "woo", platform="woocommerce",
+                                       options={"missing_sku": "product_id"}, actor=Actor("t"))  # fmt: skip
+    assert channel_inbox.retry(db, first["inbox_id"], Actor("t"))["status"] == "processed"
+    order_id = channel_inbox.get_message(db, first["inbox_id"])["order_id"]
+    assert str(orders.get_order(db, order_id)["grand_total"]) == "29.35"
+    assert send(WOO, "order.created", "d1").json()["duplicate"] is True
+    assert send({**WOO, "status": "cancelled"}, "order.updated", "d2").json()["status"] == "processed"
+    assert orders.get_order(db, order_id)["status"] == "cancelled"
+    assert send(WOO, "order.created", "d3").status_code == 200
+    bad = app_client.post(WOO_URL, content=b"{}", headers={"Content-Type": "application/json",
+                          "X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Signature": "AAAA"})  # fmt: skip
+    assert bad.status_code == 401

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openoms.adapters.channels import shopify
-from openoms.adapters.channels.base import ChangeKind, MappingError
+from openoms.adapters.channels.base import ChangeKind, MappingError, SignatureError
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 if not SAMPLES.exists():
@@ -132,7 +132,7 @@ def test_webhook_hmac() -> None:
         (header, ["other"], "does not match"),
         (header, [], "no webhook secret"),
     ]:
-        with pytest.raises(shopify.SignatureError, match=match):
+        with pytest.raises(SignatureError, match=match):
             shopify.verify_webhook(body, bad_header, secrets)
-    with pytest.raises(shopify.SignatureError, match="does not match"):
+    with pytest.raises(SignatureError, match="does not match"):
         shopify.verify_webhook(body + b" ", header, ["shpss_secret"])  # one byte changed

@@ -157,6 +157,13 @@ def webhook_secrets(db: Database, settings: Settings, channel: str, platform: st
     return _decrypt_list(settings, row.webhook_secrets_encrypted)
 
 
+def options(db: Database, channel: str) -> dict[str, Any]:
+    """The connection's non-secret settings ({} without a connection)."""
+    with db.read() as conn:
+        row = _row(conn, channel)
+    return dict(row.settings or {}) if row is not None else {}
+
+
 def credentials(db: Database, settings: Settings, channel: str) -> dict[str, str]:
     with db.read() as conn:
         row = _row(conn, channel)

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from openoms.adapters.channels import shopify
-from openoms.adapters.channels.base import ChannelOrderChange, InboundMessage, MappingError
+from openoms.adapters.channels import shopify, woocommerce
+from openoms.adapters.channels.base import ChannelOrderChange, InboundMessage, MappingError, SignatureError
 from openoms.adapters.db.engine import Database
 from openoms.config import Settings
 from openoms.domain.errors import DomainError, ErrorCode
@@ -23,6 +23,7 @@ from openoms.services.channel_inbox import StoredMessage
 from openoms.services.common import Actor
 
 SHOPIFY_PREFIX = "shopify/"
+WOO_PREFIX = "woocommerce/"
 
 
 def receive_shopify(
@@ -32,7 +33,7 @@ def receive_shopify(
     secrets = channel_connections.webhook_secrets(db, settings, channel, "shopify")
     try:
         shopify.verify_webhook(body, headers.get("x-shopify-hmac-sha256"), secrets)
-    except shopify.SignatureError as exc:
+    except SignatureError as exc:
         channel_connections.record_contact(db, channel, error=f"webhook refused: {exc}")
         raise DomainError(ErrorCode.UNAUTHORIZED, f"Webhook signature refused: {exc}") from None
     topic = (headers.get("x-shopify-topic") or "").strip() or "unknown"
@@ -46,6 +47,42 @@ def receive_shopify(
     # Shopify's delivery id when sent; otherwise the order's own version (id + updated_at).
     key = f"shopify:{webhook_id}" if webhook_id else f"shopify:{topic}:{external}:{_version(payload, body)}"
     message = InboundMessage(channel, "webhook", SHOPIFY_PREFIX + topic, key[:255], text, external_order_id=external)
+    channel_connections.record_contact(db, channel)
+    if not isinstance(payload, dict):
+        stored = channel_inbox.record_dead(db, message, "body: not a JSON object")
+        return {"inbox_id": stored["id"], "status": "dead", "duplicate": not stored["created"]}
+    stored = channel_inbox.receive(db, message)
+    if not stored["created"]:
+        return {"inbox_id": stored["id"], "status": stored["status"], "duplicate": True}
+    result = channel_inbox.process(db, stored["id"], Actor(f"channel:{channel}"))
+    return {"inbox_id": stored["id"], "status": result["status"], "duplicate": False, "order_id": result["order_id"]}
+
+
+def receive_woocommerce(
+    db: Database, settings: Settings, channel: str, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """One WooCommerce webhook delivery (headers lower-cased). WooCommerce pings a new webhook
+    with a form body ``webhook_id=N`` and no topic: answered, not stored."""
+    topic = (headers.get("x-wc-webhook-topic") or "").strip()
+    if not topic and body.startswith(b"webhook_id="):
+        return {"inbox_id": None, "status": "ignored", "duplicate": False}
+    secrets = channel_connections.webhook_secrets(db, settings, channel, "woocommerce")
+    try:
+        woocommerce.verify_webhook(body, headers.get("x-wc-webhook-signature"), secrets)
+    except SignatureError as exc:
+        channel_connections.record_contact(db, channel, error=f"webhook refused: {exc}")
+        raise DomainError(ErrorCode.UNAUTHORIZED, f"Webhook signature refused: {exc}") from None
+    delivery = (headers.get("x-wc-webhook-delivery-id") or "").strip()
+    text = body.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(text)
+        external = str(payload.get("id")) if isinstance(payload, dict) and payload.get("id") else None
+    except json.JSONDecodeError:
+        payload, external = None, None
+    version = payload.get("date_modified_gmt") if isinstance(payload, dict) else None
+    key = f"woo:{delivery}" if delivery else f"woo:{topic}:{external}:{version or _version(payload, body)}"
+    message = InboundMessage(channel, "webhook", WOO_PREFIX + (topic or "unknown"), key[:255], text,
+                             external_order_id=external)  # fmt: skip
     channel_connections.record_contact(db, channel)
     if not isinstance(payload, dict):
         stored = channel_inbox.record_dead(db, message, "body: not a JSON object")
@@ -71,4 +108,17 @@ def _map_shopify(_db: Database, msg: StoredMessage) -> Sequence[ChannelOrderChan
     return shopify.map_webhook(msg.topic.removeprefix(SHOPIFY_PREFIX), payload, channel=msg.channel)
 
 
+def _map_woocommerce(db: Database, msg: StoredMessage) -> Sequence[ChannelOrderChange]:
+    try:
+        payload = json.loads(msg.body)
+    except json.JSONDecodeError as exc:
+        raise MappingError("body", f"not JSON: {exc.msg}") from None
+    options = channel_connections.options(db, msg.channel)
+    return woocommerce.map_webhook(
+        msg.topic.removeprefix(WOO_PREFIX), payload, channel=msg.channel,
+        missing_sku=str(options.get("missing_sku", "refuse")),
+    )  # fmt: skip
+
+
 channel_inbox.register(SHOPIFY_PREFIX, _map_shopify)
+channel_inbox.register(WOO_PREFIX, _map_woocommerce)

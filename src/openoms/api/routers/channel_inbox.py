@@ -361,3 +361,27 @@ async def shopify_webhook(request: Request, db: DB, code: ChannelCode) -> dict[s
     return await run_in_threadpool(
         channel_webhooks.receive_shopify, db, request.app.state.settings, code, headers, body
     )
+
+
+@router.post(
+    "/channels/{code}/webhooks/woocommerce",
+    response_model=WebhookAccepted | dict[str, Any],
+    summary="WooCommerce order webhooks (order.created, order.updated, order.deleted)",
+    openapi_extra={
+        "parameters": [
+            {"name": "X-WC-Webhook-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-WC-Webhook-Topic", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-WC-Webhook-Delivery-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+        ]
+    },
+)
+async def woocommerce_webhook(request: Request, db: DB, code: ChannelCode) -> dict[str, Any]:
+    """No API key: `X-WC-Webhook-Signature` (Base64 HMAC-SHA256 of the raw body with the
+    webhook's secret) is the authentication. WooCommerce's creation ping is answered 200."""
+    from openoms.services import channel_webhooks
+
+    body = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return await run_in_threadpool(
+        channel_webhooks.receive_woocommerce, db, request.app.state.settings, code, headers, body
+    )
