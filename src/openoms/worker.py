@@ -81,6 +81,7 @@ def default_consumers(settings: Settings) -> list[Consumer]:
     consumers: list[Consumer] = [
         EmailConsumer(settings),
         webhooks.WebhookFanout(),
+        edi.ShipNoticeSender(),
         edi.DropFolderWriter(Path(settings.edi_dir)),
     ]
     if settings.nats_url.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -216,3 +217,40 @@ def test_worker_reads_drop_folders_and_drops_the_855(db: Database, tmp_path: Pat
     assert ack.body()[0][3] == "08292233294"
     worker.drain()  # nothing new, the file is not written twice
     assert len(list((tmp_path / "xyz" / "out").glob("*.edi"))) == 1
+
+
+def test_shipping_an_edi_order_sends_one_856_per_shipment(db: Database, tmp_path: Path) -> None:
+    from openoms.config import Settings
+    from openoms.domain.fulfillment import FulfilmentStatus, PackageInput
+    from openoms.services import fulfillment
+    from openoms.worker import Worker
+
+    setup(db)
+    small = re.sub(r"(PO1\*\d+\*)\d+\*", r"\g<1>2*", VICS)  # two of each widget
+    (po,) = edi.receive_interchange(db, "xyz", small, source="api", actor=ACTOR)["orders"]
+    (fo,) = fulfillment.release_order(db, po["order_id"], ACTOR)
+    for step in (FulfilmentStatus.ACCEPTED, FulfilmentStatus.PICKED, FulfilmentStatus.PACKED):
+        fulfillment.report_progress(db, fo["id"], step, ACTOR)
+    shipment = fulfillment.ship(
+        db, fo["id"], carrier="UPS", service_code="GND", actor=ACTOR,
+        packages=[PackageInput("1Z999AA10123456784", 1200, [(1, 2), (2, 2), (3, 2)]),
+                  PackageInput("1Z999AA10123456785", 1500, [(4, 2), (5, 2), (6, 2)])],
+    )  # fmt: skip
+    (tmp_path / "xyz").mkdir()
+    worker = Worker(db, Settings(database_url=db.url, edi_dir=tmp_path))
+    worker.drain()
+    notices = [d for d in edi.list_documents(db, "xyz", direction="out") if d["set"] == "856"]
+    assert len(notices) == 1
+    (asn,) = x12.parse_interchange(edi.get_document(db, notices[0]["id"])["body"]).transaction_sets("856")
+    body = asn.body()
+    assert next(s for s in body if s.tag == "PRF")[1] == "08292233294"
+    assert next(s for s in body if s.tag == "TD5")[3] == "UPSN"
+    assert [s[2] for s in body if s.tag == "MAN"] == ["1Z999AA10123456784", "1Z999AA10123456785"]
+    assert [(s[1], s[3]) for s in body if s.tag == "LIN"][:2] == [("1", "AB3542"), ("2", "RD5322")]
+    assert [s[2] for s in body if s.tag == "SN1"] == ["2"] * 6
+    worker.drain()
+    assert len([p for p in (tmp_path / "xyz" / "out").glob("*856*.edi")]) == 1
+    assert edi.send_ship_notice(db, shipment["id"]) is None  # once per shipment
+    assert len([d for d in edi.list_documents(db, "xyz", direction="out") if d["set"] == "856"]) == 1
+    order = orders.get_order(db, po["order_id"])
+    assert any(e["event_type"] == "edi.ship_notice" for e in order["timeline"])

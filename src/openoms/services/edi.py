@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import shutil
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -469,6 +470,135 @@ def import_folder(
 
 channel_inbox.register(TOPIC_850, _map_850, _acknowledge)
 channel_inbox.register("x12/", _not_for_us)
+
+
+# --------------------------------------------------------------------------- 856 at shipment
+
+#: SCAC codes of the carriers the demo and most shops use; others go as their name (max 4).
+SCAC = {"ups": "UPSN", "fedex": "FDEG", "usps": "USPS", "dhl": "DHLC", "ontrac": "ONTC"}
+
+
+def send_ship_notice(db: Database, shipment_id: int) -> dict[str, Any] | None:
+    """The 856 for one shipment of an order that came by EDI, once. None when the order's
+    channel has no partner or the order did not come from an 850."""
+    from openoms.adapters.db.tables import (
+        FulfilmentLine,
+        Order,
+        OrderLine,
+        PackageLine,
+        Shipment,
+        ShipmentPackage,
+    )
+
+    ship_t, pkg_t, pl_t, fl_t = table(Shipment), table(ShipmentPackage), table(PackageLine), table(FulfilmentLine)
+    orders_t, lines_t = table(Order), table(OrderLine)
+    with db.read() as conn:
+        shipment = conn.execute(
+            select(ship_t, orders_t.c.external_order_id, orders_t.c.placed_at, orders_t.c.shipping_address,
+                   channels_t.c.code.label("channel"))
+            .join(orders_t, orders_t.c.id == ship_t.c.order_id)
+            .join(channels_t, channels_t.c.id == orders_t.c.channel_id)
+            .where(ship_t.c.id == shipment_id)
+        ).first()  # fmt: skip
+        if shipment is None or not shipment.external_order_id:
+            return None
+        partner = conn.execute(
+            select(partners_t).join(channels_t, channels_t.c.id == partners_t.c.channel_id)
+            .where(channels_t.c.code == shipment.channel)
+        ).first()  # fmt: skip
+        if partner is None:
+            return None
+        rows = conn.execute(
+            select(pkg_t.c.id, pkg_t.c.tracking_number, pl_t.c.quantity, lines_t.c.external_line_id,
+                   lines_t.c.line_number, lines_t.c.sku)
+            .join(pl_t, pl_t.c.package_id == pkg_t.c.id)
+            .join(fl_t, fl_t.c.id == pl_t.c.fulfilment_line_id)
+            .join(lines_t, lines_t.c.id == fl_t.c.order_line_id)
+            .where(pkg_t.c.shipment_id == shipment_id)
+            .order_by(pkg_t.c.id, lines_t.c.line_number)
+        ).all()  # fmt: skip
+    if not rows:
+        return None
+    qualifier = next(iter(partner.sku_qualifiers))
+    packages: dict[int, list[x12.ShippedItem]] = {}
+    tracking: dict[int, str] = {}
+    for r in rows:
+        tracking[r.id] = r.tracking_number
+        packages.setdefault(r.id, []).append(
+            x12.ShippedItem(r.external_line_id or str(r.line_number), {qualifier: r.sku}, Decimal(r.quantity), "EA")
+        )
+    address = shipment.shipping_address or {}
+    ship_to = x12.Party(
+        "ST", str(address.get("name") or address.get("company") or "SHIP TO"),
+        address=[a for a in (address.get("line1"), address.get("line2")) if a], city=str(address.get("city") or ""),
+        state=str(address.get("region") or ""), postal_code=str(address.get("postal_code") or ""),
+        country=str(address.get("country") or ""),
+    )  # fmt: skip
+    shipped_at = as_utc(shipment.shipped_at) or utcnow()
+    carrier = str(shipment.carrier)
+    notice = x12.ShipNotice(
+        shipment_id=f"SH{shipment_id}",
+        shipped_at=shipped_at,
+        po_number=shipment.external_order_id,
+        po_date=placed.date() if (placed := as_utc(shipment.placed_at)) else None,
+        carrier_scac=SCAC.get(carrier.lower(), carrier.upper().replace(" ", "")[:4]),
+        tracking_number=next(iter(tracking.values()), None),
+        ship_to=ship_to,
+        ship_from=None,
+        packages=[x12.ShippedPackage("CP", tracking[pid], items) for pid, items in packages.items()],
+    )
+    now = utcnow()
+    with db.begin() as conn:
+        partner, isa_control, gs_control = _take_controls(conn, shipment.channel)
+        done = conn.execute(select(documents_t.c.id).where(documents_t.c.shipment_id == shipment_id)).first()
+        if done is not None:
+            return None
+        _use_controls(conn, partner)
+        text = x12.write_interchange(
+            [("856", x12.ship_notice(notice))],
+            ids=x12.EnvelopeIds(partner.our_qualifier, partner.our_id, partner.their_qualifier, partner.their_id),
+            functional_id="SH",
+            interchange_control=isa_control,
+            group_control=gs_control,
+            at=now,
+            usage=partner.usage,
+        )
+        document_id = conn.execute(
+            insert(documents_t)
+            .returning(documents_t.c.id)
+            .values(
+                channel_id=partner.channel_id, direction="out", set_code="856",
+                interchange_control=f"{isa_control:09d}", set_control="0001", po_number=notice.po_number,
+                order_id=int(shipment.order_id), shipment_id=shipment_id, body=text, created_at=now,
+            )
+        ).scalar_one()  # fmt: skip
+        record_order_event(
+            conn,
+            order_id=int(shipment.order_id),
+            event_type="edi.ship_notice",
+            actor="system",
+            message=f"856 ship notice for PO {notice.po_number} ready for {shipment.channel} "
+            f"(ISA13 {isa_control:09d}, {len(packages)} package(s))",
+            data={"shipment_id": shipment_id, "interchange_control": isa_control},
+            now=now,
+        )
+        enqueue(
+            conn, "edi.document_ready", "order", str(shipment.order_id),
+            {"channel": shipment.channel, "set": "856", "document_id": int(document_id),
+             "po_number": notice.po_number, "interchange_control": isa_control},
+            now=now,
+        )  # fmt: skip
+    return {"document_id": int(document_id), "interchange_control": isa_control}
+
+
+class ShipNoticeSender:
+    """The outbox consumer that answers a shipment of an EDI order with its 856."""
+
+    name = "edi-ship-notices"
+
+    def __call__(self, event: Any, db: Database) -> None:
+        if event.event_type == "shipment.created" and event.payload.get("shipment_id"):
+            send_ship_notice(db, int(event.payload["shipment_id"]))
 
 
 # --------------------------------------------------------------------------- worker

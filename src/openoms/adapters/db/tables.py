@@ -931,6 +931,8 @@ class EdiDocument(Base):
     set_control: Mapped[str] = mapped_column(String(9))
     po_number: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    #: The shipment an 856 tells about: one ship notice per shipment, never two.
+    shipment_id: Mapped[int | None] = mapped_column(BigId, unique=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 

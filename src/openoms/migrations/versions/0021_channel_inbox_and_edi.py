@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("set_control", sa.String(9), nullable=False),
         sa.Column("po_number", sa.String(64), nullable=True),
         sa.Column("order_id", BigId, nullable=True),
+        sa.Column("shipment_id", BigId, nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_edi_documents"),
@@ -83,6 +84,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "channel_id", "direction", "interchange_control", "set_control", name="uq_edi_documents_controls"
         ),
+        sa.UniqueConstraint("shipment_id", name="uq_edi_documents_shipment_id"),
     )
     op.create_index("ix_edi_documents_channel", "edi_documents", ["channel_id", "id"])
     op.create_index("ix_edi_documents_order", "edi_documents", ["order_id"])
