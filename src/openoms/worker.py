@@ -24,7 +24,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
-from openoms.services import edi, pickup, waves, webhooks
+from openoms.services import channel_polling, edi, pickup, waves, webhooks
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 
@@ -66,6 +66,11 @@ def scheduled_jobs(settings: Settings | None = None) -> list[ScheduledJob]:
     jobs = list(SCHEDULED_JOBS)
     if settings is not None:
         jobs.append(ScheduledJob("deliver webhooks", dt.timedelta(seconds=1), webhooks.delivery_job(settings)))
+        jobs.append(
+            ScheduledJob(
+                "poll marketplaces", dt.timedelta(minutes=5), partial(channel_polling.poll_all, settings=settings)
+            )
+        )
         root = Path(settings.edi_dir)
         jobs.append(
             ScheduledJob(
@@ -82,6 +87,7 @@ def default_consumers(settings: Settings) -> list[Consumer]:
         EmailConsumer(settings),
         webhooks.WebhookFanout(),
         edi.ShipNoticeSender(),
+        channel_polling.ChannelShipmentConfirmations(settings),
         edi.DropFolderWriter(Path(settings.edi_dir)),
     ]
     if settings.nats_url.strip():

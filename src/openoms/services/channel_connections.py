@@ -164,6 +164,17 @@ def options(db: Database, channel: str) -> dict[str, Any]:
     return dict(row.settings or {}) if row is not None else {}
 
 
+def update_options(db: Database, channel: str, **changes: Any) -> None:
+    """Merge ``changes`` into the connection's settings (a poll's cursor, say)."""
+    with db.begin() as conn:
+        channel_id = _channel_id(conn, channel)
+        current = conn.execute(
+            select(connections_t.c.settings).where(connections_t.c.channel_id == channel_id).with_for_update()
+        ).scalar()
+        merged = {**(current or {}), **changes}
+        conn.execute(update(connections_t).where(connections_t.c.channel_id == channel_id).values(settings=merged))
+
+
 def credentials(db: Database, settings: Settings, channel: str) -> dict[str, str]:
     with db.read() as conn:
         row = _row(conn, channel)

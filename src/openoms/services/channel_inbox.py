@@ -74,7 +74,12 @@ def register(topic_prefix: str, mapper: Mapper, after_apply: AfterApply | None =
 
 
 def _handler(topic: str) -> tuple[Mapper, AfterApply | None]:
-    from openoms.services import channel_webhooks, edi, order_import  # noqa: F401  (they register their mappers)
+    from openoms.services import (  # noqa: F401  (they register their mappers)
+        channel_polling,
+        channel_webhooks,
+        edi,
+        order_import,
+    )
 
     for prefix, mapper in _MAPPERS.items():
         if topic.startswith(prefix):
