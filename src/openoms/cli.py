@@ -284,7 +284,16 @@ def _progress() -> Progress:
     )
 
 
-from openoms import cli_pickup, cli_routing, cli_simulate, cli_stock, cli_waves, cli_worker  # noqa: E402  (their commands use the helpers above)
+from openoms import (  # noqa: E402  (their commands use the helpers above)
+    cli_channels,
+    cli_pickup,
+    cli_routing,
+    cli_simulate,
+    cli_stock,
+    cli_waves,
+    cli_webhooks,
+    cli_worker,
+)
 
 cli_routing.register(app)
 cli_simulate.register(app)
@@ -292,6 +301,9 @@ cli_stock.register(app)
 cli_waves.register(app)
 cli_pickup.register(app)
 cli_worker.register(app)
+cli_channels.register(app)
+cli_channels.register_imports(app)
+cli_webhooks.register(app)
 
 from openoms.cli_returns import register as register_returns  # noqa: E402
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         "accept EasyPost's own X-Hmac-Signature header. Empty: EasyPost events need an OpenOMS-Signature.",
     )
     var_dir: Path = Path("var")
+    edi_dir: Path = Field(
+        default=Path("var") / "edi",
+        description="EDI drop folders: <edi_dir>/<channel>/in is read by the worker, out gets our 855s.",
+    )
     secret_key: str = Field(
         default="",
         description="Signs customer links and encrypts stored credentials (adapters/secrets.py). Empty: a "
@@ -102,6 +106,17 @@ class Settings(BaseSettings):
         description="Put before every Idempotency-Key sent to Stripe: give each OpenOMS installation sharing "
         "one Stripe account (staging and development on one test account) its own, so their keys never meet.",
     )
+    # Outgoing webhooks and NATS JetStream (docs/webhooks.md).
+    webhook_max_attempts: int = Field(
+        default=15, ge=1, description="A webhook delivery that failed this many times is dead (re-send by hand)."
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120, description="Per webhook request.")
+    webhook_lease_seconds: int = Field(
+        default=120, ge=10, description="How long a worker holds a delivery it is sending (more than the timeout)."
+    )
+    nats_url: str = Field(default="", description="NATS server (nats://host:4222); set: every event is published.")
+    nats_stream: str = Field(default="OPENOMS", description="JetStream stream, created if missing.")
+    nats_subject_prefix: str = Field(default="openoms", description="Events go to <prefix>.<event type>.")
 
     @property
     def tracking_url_map(self) -> dict[str, str]:

@@ -14,6 +14,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -22,7 +24,7 @@ from openoms.adapters.db.engine import Database
 from openoms.adapters.db.tables import OutboxMessage, table
 from openoms.config import Settings
 from openoms.domain.notifications import retry_delay
-from openoms.services import pickup, waves
+from openoms.services import channel_polling, edi, pickup, waves, webhooks
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
 from openoms.services.payments import PaymentConsumer
@@ -59,14 +61,43 @@ SCHEDULED_JOBS: list[ScheduledJob] = [
 ]
 
 
-def scheduled_jobs() -> list[ScheduledJob]:
-    """The jobs a worker runs."""
-    return list(SCHEDULED_JOBS)
+def scheduled_jobs(settings: Settings | None = None) -> list[ScheduledJob]:
+    """The jobs a worker runs; with settings, also sending webhooks every pass (docs/webhooks.md)
+    and reading the EDI drop folders every minute (docs/channels.md)."""
+    jobs = list(SCHEDULED_JOBS)
+    if settings is not None:
+        jobs.append(ScheduledJob("deliver webhooks", dt.timedelta(seconds=1), webhooks.delivery_job(settings)))
+        jobs.append(
+            ScheduledJob(
+                "poll marketplaces", dt.timedelta(minutes=5), partial(channel_polling.poll_all, settings=settings)
+            )
+        )
+        root = Path(settings.edi_dir)
+        jobs.append(
+            ScheduledJob(
+                "import EDI drop folders", dt.timedelta(minutes=1), partial(edi.import_drop_folders, root=root)
+            )
+        )
+    return jobs
 
 
 def default_consumers(settings: Settings) -> list[Consumer]:
-    """The consumers a worker hands every message to, in this order."""
-    return [EmailConsumer(settings), PaymentConsumer(settings)]
+    """The consumers a worker hands every message to, in this order: e-mail, payments (captures
+    and refunds to retry), webhook fan-out, channel status back (EDI 856, marketplace shipment
+    confirmations), EDI drop folders, and JetStream when ``OPENOMS_NATS_URL`` is set."""
+    consumers: list[Consumer] = [
+        EmailConsumer(settings),
+        PaymentConsumer(settings),
+        webhooks.WebhookFanout(),
+        edi.ShipNoticeSender(),
+        channel_polling.ChannelShipmentConfirmations(settings),
+        edi.DropFolderWriter(Path(settings.edi_dir)),
+    ]
+    if settings.nats_url.strip():
+        from openoms.adapters.notify.broker import NatsPublisher
+
+        consumers.append(NatsPublisher.from_settings(settings))
+    return consumers
 
 
 @dataclass
@@ -91,7 +122,7 @@ class Worker:
     ) -> None:
         self.db = db
         self.consumers = list(default_consumers(settings) if consumers is None else consumers)
-        self.jobs = list(scheduled_jobs() if jobs is None else jobs)
+        self.jobs = list(scheduled_jobs(settings) if jobs is None else jobs)
         self.batch = max(1, batch)
         self.max_attempts = settings.outbox_max_attempts
         self.lease = dt.timedelta(seconds=settings.outbox_lease_seconds)

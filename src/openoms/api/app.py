@@ -15,16 +15,26 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
+from openoms.api.routers import channel_inbox as channel_inbox_api
 from openoms.api.routers import payment_webhooks as payment_webhooks_api
 from openoms.api.routers import payments as payments_api
 from openoms.api.routers import returns as returns_api
 from openoms.api.routers import tracking as tracking_api
+from openoms.api.routers import webhooks as webhooks_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
 from openoms.web import pages
-from openoms.web.routes import admin, catalog_pages, dashboard, session
+from openoms.web.routes import (
+    admin,
+    catalog_pages,
+    channel_inbox_pages,
+    dashboard,
+    order_import_pages,
+    session,
+    webhook_pages,
+)
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import payments_pages as payment_pages
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "channels", "description": "Sales channels orders come from"},
             {"name": "customers", "description": "Customers, found or created by e-mail"},
             {"name": "returns", "description": "Returns (RMA), their refunds and exchanges, return policies"},
+            {"name": "webhooks", "description": "Outgoing webhooks: subscriptions, delivery log, re-send"},
         ],
     )
     app.state.db = database
@@ -90,9 +101,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(waves.router)
     app.include_router(tracking_api.router)
     app.include_router(catalog.router)
+    app.include_router(channel_inbox_api.router)
     app.include_router(session.router)
     # /orders/new (phone orders) must come before any /orders/{id} page route.
     app.include_router(phone_order_pages.router)
+    app.include_router(order_import_pages.router)
     app.include_router(order_pages.router)
     app.include_router(wave_pages.router)
     app.include_router(inventory_pages.router)
@@ -105,6 +118,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(payments_api.router)
     app.include_router(payment_pages.router)
     app.include_router(returns_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(webhook_pages.router)
+    app.include_router(channel_inbox_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

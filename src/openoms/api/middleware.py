@@ -19,6 +19,12 @@ class _TooLarge(Exception):
 
 #: API paths that take a CSV file as the body (everything else is JSON).
 CSV_PATHS = frozenset({"/api/v1/carrier-rates", "/api/v1/tracking/upload"})
+#: X12 files are posted to /api/v1/channels/{code}/edi as application/edi-x12 (or text/plain).
+EDI_TYPES = frozenset({"application/edi-x12", "text/plain"})
+
+
+def _edi_path(path: str) -> bool:
+    return path.startswith("/api/v1/channels/") and path.endswith("/edi") and path.count("/") == 5
 
 
 class RequestGuard:
@@ -49,6 +55,7 @@ class RequestGuard:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             has_body = (length not in (None, "0")) or "transfer-encoding" in headers
             csv_ok = ctype == "text/csv" and scope["path"] in CSV_PATHS
+            csv_ok = csv_ok or (ctype in EDI_TYPES and _edi_path(scope["path"]))
             if has_body and not (ctype == "application/json" or ctype.endswith("+json") or csv_ok):
                 await _reply(
                     send,

@@ -65,6 +65,8 @@ class Permission(StrEnum):
     RETURNS_MANAGE = "returns.manage"  # create, approve, reject, cancel and close returns (RMA)
     RETURNS_RECEIVE = "returns.receive"  # receive and inspect returned units: restock, refurbish, write off
     RETURNS_REFUND = "returns.refund"  # issue a return's refund, as its quote says, to the payment method
+    CHANNEL_INBOX_MANAGE = "channels.inbox"  # retry or close channel messages that became no order
+    WEBHOOKS_MANAGE = "webhooks.manage"  # integrators' webhook subscriptions, their delivery log, re-sending
 
     @property
     def label(self) -> str:
@@ -103,6 +105,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.RETURNS_MANAGE: "Create, approve, reject and cancel returns",
     Permission.RETURNS_RECEIVE: "Receive and inspect returned units",
     Permission.RETURNS_REFUND: "Refund returns",
+    Permission.CHANNEL_INBOX_MANAGE: "Retry or close channel messages that did not become orders",
+    Permission.WEBHOOKS_MANAGE: "Manage outgoing webhooks and re-send deliveries",
 }
 
 P = Permission
@@ -135,6 +139,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.RETURNS_MANAGE,
         P.RETURNS_RECEIVE,
         P.RETURNS_REFUND,
+        P.CHANNEL_INBOX_MANAGE,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).

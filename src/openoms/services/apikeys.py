@@ -25,7 +25,7 @@ _ship = table(Shipment)
 _wave = table(Wave)
 
 RESOURCES = ("catalog", "inventory", "orders", "customers", "routing", "fulfilment", "payments", "returns")
-SCOPES = (*(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")), "*")
+SCOPES = (*(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")), "*", "webhooks:manage")
 CACHE_SECONDS = 30.0
 MAX_NAME = 128  # the column's width
 # A key bound to a location may only work that location's fulfilment orders: every other

@@ -224,6 +224,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
     _payments(db)
     _returns(db)
     _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
+    _demo_webhook(db)
     password = secrets.token_urlsafe(9)
     for email, name, role in DEMO_USERS:
         users.create_user(db, email, name, role, password, DEMO)
@@ -236,6 +237,23 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         "orders": placed,
         "api_key": secret,
     }
+
+
+def _demo_webhook(db: Database) -> None:
+    """A paused example subscription, so the webhooks page shows what one looks like; paused,
+    because its host is a placeholder and the demo must never call out (docs/webhooks.md)."""
+    from openoms.config import get_settings
+    from openoms.services import webhooks
+
+    webhooks.create_subscription(
+        db,
+        get_settings(),
+        name="ERP (example, paused)",
+        url="https://erp.example.com/hooks/openoms",
+        event_types=["order.*", "shipment.delivered"],
+        active=False,
+        actor=DEMO,
+    )
 
 
 def orders_cmd(

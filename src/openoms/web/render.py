@@ -39,6 +39,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", "/", Permission.DASHBOARD_VIEW, "Work", "gauge"),
     NavItem("Orders", "/orders", Permission.ORDERS_VIEW, "Work", "list"),
     NavItem("New phone order", "/orders/new", Permission.ORDERS_CREATE, "Work", "phone"),
+    NavItem("Import orders", "/orders/import", Permission.ORDERS_CREATE, "Work", "upload"),
     NavItem("Fulfilment", "/fulfilment", Permission.FULFILMENT_VIEW, "Work", "package"),
     NavItem("Shipments", "/shipments", Permission.FULFILMENT_VIEW, "Work", "truck"),
     NavItem("Inventory", "/inventory", Permission.INVENTORY_VIEW, "Work", "boxes"),
@@ -48,6 +49,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Products", "/products", Permission.CATALOG_VIEW, "Set-up", "tag"),
     NavItem("Locations", "/locations", Permission.CATALOG_VIEW, "Set-up", "pin"),
     NavItem("Channels", "/channels", Permission.CATALOG_VIEW, "Set-up", "plug"),
+    NavItem("Channel inbox", "/channel-inbox", Permission.ORDERS_VIEW, "Work", "inbox"),
     NavItem("Routing rules", "/routing/rules", Permission.ROUTING_VIEW, "Set-up", "route"),
     NavItem("Carrier rates", "/routing/rates", Permission.ROUTING_VIEW, "Set-up", "truck"),
     NavItem("Users", "/users", Permission.USERS_MANAGE, "Admin", "users"),
@@ -55,6 +57,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "/audit", Permission.AUDIT_VIEW, "Admin", "scroll"),
     NavItem("Outbox", "/outbox", Permission.OUTBOX_MANAGE, "Admin", "mail"),
     NavItem("Payment review", "/payments/review", Permission.PAYMENTS_MANAGE, "Work", "card"),
+    NavItem("Webhooks", "/admin/webhooks", Permission.WEBHOOKS_MANAGE, "Admin", "plug"),
 )
 
 

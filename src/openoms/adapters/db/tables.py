@@ -1072,6 +1072,147 @@ class ReturnInspection(Base):
     inspected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class ChannelInboxMessage(Base):
+    """Everything a channel sent (webhook, poll page, EDI file, upload), kept until it became an
+    order or was given up on: a message that cannot be mapped waits here as a dead letter with
+    its reason, and is retried after the fix (docs/channels.md, ADR 31)."""
+
+    __tablename__ = "channel_inbox"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "dedupe_key", name="uq_channel_inbox_channel_dedupe"),
+        Index("ix_channel_inbox_status", "status", "id"),
+        CheckConstraint("status IN ('received', 'processed', 'dead', 'ignored')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    source: Mapped[str] = mapped_column(String(16))  # webhook | poll | file | api
+    topic: Mapped[str] = mapped_column(String(64))  # orders/create, x12/850, ...
+    #: Same key, same message: a re-delivered webhook or an overlapping poll is stored once.
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    external_order_id: Mapped[str | None] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    reason: Mapped[str | None] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class EdiPartner(Base):
+    """An X12 trading partner behind a channel: the ids on both sides of the envelope, which
+    product qualifiers name our SKU, and the next control numbers we send with."""
+
+    __tablename__ = "edi_partners"
+
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"), primary_key=True)
+    our_qualifier: Mapped[str] = mapped_column(String(2))
+    our_id: Mapped[str] = mapped_column(String(15))
+    their_qualifier: Mapped[str] = mapped_column(String(2))
+    their_id: Mapped[str] = mapped_column(String(15))
+    sku_qualifiers: Mapped[list[str]] = mapped_column(JSON)
+    default_country: Mapped[str] = mapped_column(String(2), default="US", server_default="US")
+    usage: Mapped[str] = mapped_column(String(1), default="P", server_default="P")  # ISA15 P or T
+    strict: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    next_interchange_control: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+    next_group_control: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+
+
+class EdiDocument(Base):
+    """An X12 transaction set we sent or received, with its control numbers, for the partner
+    view and for audits ("did you send the 855 for PO 4711?")."""
+
+    __tablename__ = "edi_documents"
+    __table_args__ = (
+        Index("ix_edi_documents_channel", "channel_id", "id"),
+        Index("ix_edi_documents_order", "order_id"),
+        UniqueConstraint(
+            "channel_id", "direction", "interchange_control", "set_control", name="uq_edi_documents_controls"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    set_code: Mapped[str] = mapped_column(String(3))  # 850 855 856 810
+    interchange_control: Mapped[str] = mapped_column(String(9))
+    set_control: Mapped[str] = mapped_column(String(9))
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    #: The shipment an 856 tells about: one ship notice per shipment, never two.
+    shipment_id: Mapped[int | None] = mapped_column(BigId, unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class ChannelConnection(Base):
+    """How OpenOMS reaches a sales channel's platform: its address, the webhook secrets and API
+    credentials (both encrypted at rest, adapters/crypto.py), and the connection's last signs of
+    life for the channels page (docs/channels.md)."""
+
+    __tablename__ = "channel_connections"
+
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_received_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_synced_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class WebhookSubscription(Base):
+    """Where integrators want events sent (docs/webhooks.md). The signing secret is stored
+    encrypted (adapters/crypto.py): it is shown once, when made or rotated."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscription, and how sending it went (the delivery log).
+    Unique per (subscription, event): fanning a message out again adds nothing."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_subscription_event"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_chain", "subscription_id", "order_id", "outbox_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    outbox_id: Mapped[int] = mapped_column(BigId, ForeignKey("outbox.id"))
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_response_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
 def table(model: type[Base]) -> Table:
     """The Core table behind a model, typed for SQLAlchemy Core statements."""
     return cast(Table, model.__table__)

@@ -256,6 +256,8 @@ def _scope_text(scope: str) -> str:
     """What a scope allows, in words; unknown resources fall back to their name."""
     if scope == "*":
         return "Full access to everything, including what later versions add. Only for fully trusted systems."
+    if scope == "webhooks:manage":
+        return "Manage outgoing webhook subscriptions, read their delivery log and re-send deliveries."
     resource, _, action = scope.partition(":")
     read, write = _SCOPE_TEXT.get(resource, (resource, f"Change {resource}"))
     return f"Read {read}." if action == "read" else f"{write} (includes read)."

@@ -346,6 +346,13 @@ def _model_input(section: Section, values: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _channel_states(request: Request) -> dict[str, dict[str, Any]]:
+    """Each channel's connection and inbox figures (services/channel_connections.py)."""
+    from openoms.services import channel_connections
+
+    return {c["code"]: c for c in channel_connections.channel_states(request.app.state.db)}
+
+
 def _channel_options(db: Any, record: Mapping[str, Any] | None) -> dict[str, str]:
     """The channels a location may be limited to: every channel, and any code it already has."""
     rows = catalog_admin.find(db, catalog.CHANNELS, page=1, per_page=1000).items
@@ -440,6 +447,7 @@ def _list(section: Section) -> Callable[..., Any]:
                 "channel_kinds": CHANNEL_KINDS,
                 "backorder_policies": BACKORDER_POLICIES,
                 "days_text": _days_text,
+                "channel_states": _channel_states(request) if section.noun == "channel" else {},
             },
             user=user,
             title=section.title,
