@@ -151,6 +151,20 @@ def test_partial_captures_then_final(fake: tuple[FakeStripe, StripeGateway]) -> 
     assert (again.status, again.error_code) == (GatewayStatus.FAILED, "payment_intent_unexpected_state")
 
 
+def test_a_final_capture_of_nothing_releases_the_rest(fake: tuple[FakeStripe, StripeGateway]) -> None:
+    """The payments service closes a payment whose order has nothing left to ship with a final
+    capture of 0.00: Stripe releases the rest when the PaymentIntent is cancelled."""
+    state, gateway = fake
+    auth = _authorize(gateway, amount="50.00")
+    assert auth.reference is not None
+    gateway.capture(auth.reference, Decimal("20.00"), "USD", idempotency_key="ship-1")
+    done = gateway.capture(auth.reference, Decimal("0"), "USD", idempotency_key="close", final=True)
+    assert done.succeeded and done.amount == 0
+    intent = state.payment_intents[auth.reference]
+    assert (intent["amount_received"], intent["amount_capturable"], intent["status"]) == (2000, 0, "canceled")
+    assert len(state.posts("/capture")) == 1 and len(state.posts("/cancel")) == 1
+
+
 def test_capture_more_than_authorised_is_refused(fake: tuple[FakeStripe, StripeGateway]) -> None:
     _, gateway = fake
     auth = _authorize(gateway, amount="10.00")

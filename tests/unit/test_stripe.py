@@ -258,10 +258,12 @@ def test_payment_intent_events() -> None:
 
     failed = _intent(
         status="requires_payment_method",
-        last_payment_error={"type": "card_error", "code": "card_declined", "decline_code": "generic_decline"},
-    )
+        last_payment_error={"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                            "message": "Your card was declined."},
+    )  # fmt: skip
     event = parse_stripe_event(_event("payment_intent.payment_failed", failed))
     assert (event.kind, event.amount) == (GatewayEventKind.AUTHORIZATION_FAILED, Decimal("10.99"))
+    assert event.raw["message"] == "Your card was declined."  # what the timeline shows
 
     canceled = _intent(status="canceled", cancellation_reason="abandoned")
     event = parse_stripe_event(_event("payment_intent.canceled", canceled))

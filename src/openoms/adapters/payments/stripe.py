@@ -221,6 +221,14 @@ class StripeGateway:
         self, reference: str, amount: Decimal, currency: str, *, idempotency_key: str, final: bool = False
     ) -> GatewayResult:
         currency = currency.upper()
+        if final and amount == 0:
+            # Nothing more to take: release what is still held. Stripe does that by cancelling a
+            # requires_capture PaymentIntent (earlier partial captures stay captured).
+            released = self.void(reference, idempotency_key=idempotency_key)
+            return GatewayResult(
+                released.status, released.reference, Decimal(0), currency, released.error_code, released.message,
+                released.raw,
+            )  # fmt: skip
         params: dict[str, Any] = {"amount_to_capture": to_minor_units(amount, currency)}
         if not final:
             params["final_capture"] = False  # multicapture: keep the rest authorised
@@ -585,6 +593,10 @@ def parse_stripe_event(payload: bytes | str | Mapping[str, Any]) -> GatewayEvent
                 refunded = _minor(obj, "amount")
             kind, minor = GatewayEventKind.REFUNDED, refunded
     amount = from_minor_units(minor, currency) if minor is not None and currency else None
+    raw = scrub(dict(obj))
+    error = obj.get("last_payment_error")
+    if isinstance(error, Mapping) and error.get("message") and "message" not in raw:
+        raw["message"] = str(error["message"])  # what the timeline and the review queue show
     return GatewayEvent(
         id=event_id,
         type=event_type,
@@ -592,5 +604,5 @@ def parse_stripe_event(payload: bytes | str | Mapping[str, Any]) -> GatewayEvent
         reference=reference if isinstance(reference, str) and reference else None,
         amount=amount,
         currency=currency,
-        raw=scrub(dict(obj)),
+        raw=raw,
     )
