@@ -663,6 +663,11 @@ class OrderRead(BaseModel):
     holds: list[HoldRead]
     timeline: list[TimelineEntry]
     pickup: PickupRead | None = Field(default=None, description="How a pickup or curbside order is collected")
+    version: int = Field(
+        default=1,
+        description="Goes up with every change to the order; send it back as `If-Match` or `expected_version` "
+        "to have a stale edit refused (409 version_conflict)",
+    )
 
 
 class CancelOrder(Strict):

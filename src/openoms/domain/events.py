@@ -42,3 +42,4 @@ class EventType(StrEnum):
     TRANSFER_SHIPPED = "transfer.shipped"
     TRANSFER_RECEIVED = "transfer.received"  # units received; ``complete`` when nothing is left in transit
     TRANSFER_CANCELLED = "transfer.cancelled"
+    ORDER_CHANGED = "order.changed"  # quantity, SKU, new line, address or service level; carries a diff for the channel
