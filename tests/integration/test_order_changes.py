@@ -336,3 +336,24 @@ def test_bad_line_changes_name_the_field(db: Database, api: TestClient, body: di
     assert r.status_code == 422, r.text
     assert any(e["field"].startswith(field) for e in r.json()["error"]["errors"]), r.json()
     assert books(db) == before
+
+
+def test_payment_follows_the_change_after_commit(db: Database, api: TestClient) -> None:
+    from openoms.services import payments
+
+    seed_basics(db, stock={("A", "WH1"): 10})
+    order = _capture(api, [("A", 3)])  # 30.00 + tax 3.00 + shipping 5.00
+    p = payments.authorize_payment(
+        db, order["id"], provider="test", payment_method="test_ok", actor=T, idempotency_key="a"
+    )
+    payments.capture_payment(db, p["id"], Decimal("38.00"), actor=T, idempotency_key="c")
+    r = api.patch(f"/api/v1/orders/{order['id']}/lines/1", json={"quantity": 1, "reason": "two less"})
+    assert r.status_code == 200, r.text
+    assert r.json()["grand_total"] == "16.00"
+    view = payments.list_payments(db, order["id"])
+    assert [(x["amount"], x["kind"]) for x in view["refunds"]] == [(Decimal("22.00"), "cancellation")]
+    assert view["balance_due"] == Decimal("0.00")
+    # the order grew again: more is authorised for the difference
+    r = api.patch(f"/api/v1/orders/{order['id']}/lines/1", json={"quantity": 2, "reason": "one more after all"})
+    assert r.status_code == 200, r.text
+    assert payments.list_payments(db, order["id"])["authorized"] == Decimal("11.00")

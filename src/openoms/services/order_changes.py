@@ -12,7 +12,7 @@ payment is reconciled after the commit (``_after_commit``), never inside it.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,6 +61,7 @@ pickups_t = table(OrderPickup)
 fo_t = table(FulfilmentOrder)
 fl_t = table(FulfilmentLine)
 
+log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 #: Fulfilment statuses at which a location has the units in hand: they cannot be pulled back.
 PICKED = frozenset(
@@ -296,19 +297,20 @@ def check_version(ref: str, current: int, expected: int | None) -> None:
         )
 
 
-def after_commit(db: Database, order_id: int, reason: str, actor: Actor) -> dict[str, Any] | None:
-    """What follows a committed change outside its transaction: the payment is reconciled to
-    the new total (voided, refunded or authorised for more). Returns the payment summary, or
-    None where this installation has no payments module."""
+def after_commit(db: Database, order_id: int, reason: str, actor: Actor) -> dict[str, Any]:
+    """What follows a committed change or cancellation, outside its transaction: the payment
+    is reconciled to the new total (a refund of what is no longer owed, a void, or a further
+    authorisation; a decline puts the order on payment hold). Idempotent, so a retry of the
+    change that finds nothing to do costs nothing."""
+    from openoms.services.payments import reconcile_order_payments  # payments builds on orders
+
     try:
-        payments = importlib.import_module("openoms.services.payments")
-    except ModuleNotFoundError:
-        return None
-    reconcile = getattr(payments, "reconcile_order_payments", None)
-    if reconcile is None:
-        return None
-    result: dict[str, Any] = reconcile(db, order_id, reason=reason, actor=actor)
-    return result
+        return reconcile_order_payments(db, order_id, reason=reason, actor=actor)
+    except DomainError as exc:
+        # The change is committed (a 2xx must say so); a provider that could not be reached
+        # is on the order's payment timeline, and reconciling again later is idempotent.
+        log.warning("order %s: payment not reconciled after %r: %s", order_id, reason, exc.message)
+        return {"order_id": order_id, "error": exc.message}
 
 
 # --- money -------------------------------------------------------------------------------------
