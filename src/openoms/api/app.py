@@ -24,6 +24,7 @@ from openoms.web import errors as web_errors
 from openoms.web import pages
 from openoms.web.routes import admin, catalog_pages, dashboard, session
 from openoms.web.routes import inventory as inventory_pages
+from openoms.web.routes import order_changes as order_change_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
 from openoms.web.routes import stock_ops as stock_ops_pages
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
     app.include_router(order_changes_api.router)
+    app.include_router(order_change_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

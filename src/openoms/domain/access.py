@@ -59,6 +59,7 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    ORDERS_CHANGE = "orders.change"  # quantities, SKU swaps, new lines, address, service level
 
     @property
     def label(self) -> str:
@@ -91,6 +92,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.ORDERS_CHANGE: "Change order quantities, items, address and service level",
 }
 
 P = Permission
@@ -119,11 +121,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_PLAN,
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
+        P.ORDERS_CHANGE,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
     Role.CUSTOMER_SERVICE: _EVERYONE
-    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE},
+    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE, P.ORDERS_CHANGE},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
     # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor

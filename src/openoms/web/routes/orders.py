@@ -59,6 +59,7 @@ EVENT_TITLES = {
     "shipment.created": "Shipped",
     "notification.sent": "E-mail sent to customer",
     "notification.failed": "E-mail to customer failed",
+    "order.changed": "Order changed",
 }
 HOLD_LABELS = {
     "any": "On any hold",
@@ -177,6 +178,12 @@ def _actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
     }
 
 
+def _change_actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
+    from openoms.web.routes.order_changes import change_actions  # that module builds on this one
+
+    return change_actions(order, user)
+
+
 def _existing_id(order_id: int) -> int:
     """An id no database can hold is an order that does not exist (not a 500 on the driver)."""
     if order_id > MAX_ORDER_ID:
@@ -225,6 +232,7 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
             "sla_hours": settings.release_sla_hours,
             "max_reason": MAX_REASON,
             "max_note": MAX_NOTE,
+            "changes": _change_actions(order, user),
         },
         user=user,
         title=order["order_number"],
