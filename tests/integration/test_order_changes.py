@@ -357,3 +357,24 @@ def test_payment_follows_the_change_after_commit(db: Database, api: TestClient) 
     r = api.patch(f"/api/v1/orders/{order['id']}/lines/1", json={"quantity": 2, "reason": "one more after all"})
     assert r.status_code == 200, r.text
     assert payments.list_payments(db, order["id"])["authorized"] == Decimal("11.00")
+
+
+def test_backordered_line_gives_back_waiting_units_first(db: Database, api: TestClient) -> None:
+    from tests.integration.test_backorders import _allow, _lot
+
+    seed_basics(db, stock={("A", "WH1"): 2, ("B", "WH1"): 5})
+    _allow(api, "A")
+    _lot(api, "A", "WH1", 10, 7, "PO-7")
+    order = _capture(api, [("A", 5)])
+    assert order["status"] == "backordered"
+    assert (order["lines"][0]["quantity_reserved"], order["lines"][0]["quantity_backordered"]) == (2, 3)
+    r = api.patch(f"/api/v1/orders/{order['id']}/lines/1", json={"quantity": 3, "reason": "fewer"})
+    assert r.status_code == 200, r.text
+    ln = r.json()["lines"][0]
+    assert (ln["quantity_reserved"], ln["quantity_backordered"], ln["status"]) == (2, 1, "backordered")
+    r = api.patch(f"/api/v1/orders/{order['id']}/lines/1", json={"quantity": 6, "reason": "more"})
+    assert r.status_code == 409 and "waiting for stock" in r.json()["error"]["message"]
+    r = api.post(f"/api/v1/orders/{order['id']}/lines", json={"sku": "B", "quantity": 2, "reason": "add-on"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "backordered" and r.json()["lines"][1]["quantity_reserved"] == 2
+    assert run_check(db).ok
