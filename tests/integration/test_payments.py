@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from openoms.adapters.db.engine import Database
@@ -20,11 +21,14 @@ from openoms.adapters.payments.test import TestGateway
 from openoms.config import Settings
 from openoms.domain import fulfillment as fx
 from openoms.domain.errors import DomainError, ErrorCode
-from openoms.services import fulfillment, orders, payments
+from openoms.services import fulfillment, orders, payments, pickup
 from openoms.services.common import Actor
 from openoms.services.notifications import OutboxEvent
 from openoms.worker import Worker
 from tests.conftest import seed_basics
+from tests.integration.test_pickup import _ready_fo
+from tests.integration.test_routing_capture import order_body as routed_order
+from tests.integration.test_routing_capture import seed
 
 T = Actor("tests")
 D = Decimal
@@ -383,3 +387,20 @@ def test_gateway_events_are_applied_once_and_a_dispute_is_flagged(db: Database) 
     assert payments.review_queue(db) == []
     unknown = GatewayEvent("evt_x", "charge.refunded", GatewayEventKind.REFUNDED, "nope", D("1"), "USD")
     assert payments.apply_gateway_event(db, "test", unknown)["applied"] is False
+
+
+def test_a_pickup_hand_over_captures_the_authorisation_given_at_capture(api: TestClient, db: Database) -> None:
+    seed(db, {("A", "ST-NYC"): 5})
+    body = routed_order(
+        [("A", 2)], None, external_order_id="PK-1", fulfilment_method="pickup", pickup_location="ST-NYC"
+    )
+    r = api.post("/api/v1/orders", json={**body, "payment": {"provider": "test", "payment_method": "test_ok"}})
+    assert r.status_code == 201, r.text
+    order = r.json()
+    assert order["payment_status"] == "authorized" and order["on_hold"] is False
+    fo_id = int(_ready_fo(api, order).removeprefix("FO-"))
+    assert payments.list_payments(db, order["id"])["captured"] == 0  # nothing left the store yet
+    pickup.hand_over(db, fo_id, order["pickup"]["code"], T)
+    listed = payments.list_payments(db, order["id"])
+    assert listed["captured"] == listed["payable_total"] > 0
+    assert listed["payment_status"] == "paid" and listed["payments"][0]["capture_closed"] is True

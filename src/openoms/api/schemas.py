@@ -523,6 +523,24 @@ class OrderLineCreate(Strict):
     external_line_id: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
+class OrderPaymentIn(Strict):
+    """How the order is paid, given with the order (docs/payments.md "Payment at capture")."""
+
+    provider: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="The payment provider: stripe, test, manual, ...", examples=["stripe"]
+    )
+    payment_method: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = (
+        Field(default=None, description="A method to authorise now, after the order is captured (pm_..., test_ok)")
+    )
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] | None = Field(
+        default=None, description="An authorisation the channel already took: its reference at the provider"
+    )
+    amount: Amount | None = Field(default=None, description="Default: the order's grand total")
+    status: Literal["authorized", "captured"] = Field(
+        default="authorized", description="With reference: whether the channel only authorised or also captured"
+    )
+
+
 class OrderCreate(Strict):
     channel: Code = Field(description="Code of a configured sales channel", examples=["web"])
     external_order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
@@ -549,6 +567,11 @@ class OrderCreate(Strict):
         description="Required for pickup and curbside: an active location with pickup enabled; "
         "the order is reserved there only",
         examples=["ST-AUS"],
+    )
+    payment: OrderPaymentIn | None = Field(
+        default=None,
+        description="How it is paid: an authorisation the channel took (recorded, no call) or a method to "
+        "authorise right after capture; a decline puts the order on payment hold",
     )
 
 
@@ -663,6 +686,11 @@ class OrderRead(BaseModel):
     holds: list[HoldRead]
     timeline: list[TimelineEntry]
     pickup: PickupRead | None = Field(default=None, description="How a pickup or curbside order is collected")
+    payment_status: str = Field(
+        default="unpaid",
+        description="unpaid, pending, authorized, partially_paid, paid, partially_refunded, refunded or failed; "
+        "GET /orders/{order}/payments has the payments",
+    )
     version: int = Field(
         default=1,
         description="Goes up with every change to the order; send it back as `If-Match` or `expected_version` "
@@ -735,6 +763,7 @@ _ERROR_TEXT = {
     413: "Request body too large",
     415: "Body is not application/json",
     422: "Invalid input; `error.errors` names each field and reason",
+    503: "A payment provider could not be reached; retry with the same Idempotency-Key",
 }
 
 

@@ -59,6 +59,8 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    PAYMENTS_MANAGE = "payments.manage"  # record manual payments, capture, void, work the review queue
+    REFUNDS_ISSUE = "refunds.issue"  # refunds without a return (appeasements), with a reason
     ORDERS_CHANGE = "orders.change"  # quantities, SKU swaps, new lines, address, service level
 
     @property
@@ -92,6 +94,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.PAYMENTS_MANAGE: "Record payments, capture and void them, work the payment review queue",
+    Permission.REFUNDS_ISSUE: "Issue refunds without a return (appeasements)",
     Permission.ORDERS_CHANGE: "Change order quantities, items, address and service level",
 }
 
@@ -141,7 +145,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_TRANSFER,
     },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
-    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
+    # Payments and refunds are finance's (docs/adr/0025-payments.md): customer service asks them.
+    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW, P.PAYMENTS_MANAGE, P.REFUNDS_ISSUE},
 }
 
 

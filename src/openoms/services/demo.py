@@ -230,6 +230,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         if progress:
             progress("orders", n + 1, order_count)
     _stock_operations(db, prods, now)
+    _payments(db)
     _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
     password = secrets.token_urlsafe(9)
     for email, name, role in DEMO_USERS:
@@ -326,3 +327,56 @@ def _stock_operations(db: Database, prods: list[dict[str, Any]], now: dt.datetim
                 actor=DEMO,
                 ship=ship,
             )
+
+
+def _payments(db: Database) -> None:
+    """Payments on the demo orders (docs/payments.md): web and Shopify orders carry a card
+    authorised at the test provider (captured when they ship), phone orders a cash payment
+    recorded by hand, and one card is disputed so the payment review page has an entry."""
+    from sqlalchemy import select
+
+    from openoms.adapters.db.tables import Order, table
+    from openoms.adapters.payments.base import GatewayEvent, GatewayEventKind
+    from openoms.services import payments
+
+    orders_t = table(Order)
+    with db.read() as conn:
+        rows = conn.execute(
+            select(orders_t.c.id, orders_t.c.external_order_id, orders_t.c.grand_total)
+            .where(orders_t.c.status != "cancelled")
+            .order_by(orders_t.c.id)
+        ).all()
+    disputed = False
+    for r in rows:
+        ext = str(r.external_order_id or "")
+        with contextlib.suppress(DomainError):
+            if ext.startswith(("WEB-", "SHOPIFY-")):
+                p = payments.authorize_payment(
+                    db, int(r.id), provider="test", payment_method="test_ok", actor=DEMO, idempotency_key="demo"
+                )
+                if not disputed and ext.startswith("SHOPIFY-"):
+                    disputed = True
+                    payments.capture_payment(db, p["id"], p["amount_authorized"], actor=DEMO, idempotency_key="demo")
+                    payments.apply_gateway_event(
+                        db,
+                        "test",
+                        GatewayEvent(
+                            "evt_demo_dispute",
+                            "charge.dispute.created",
+                            GatewayEventKind.DISPUTED,
+                            p["reference"],
+                            p["amount_authorized"],
+                            "USD",
+                            {"reason": "product_not_received"},
+                        ),
+                    )
+            elif ext.startswith("PHONE-"):
+                payments.record_manual_payment(
+                    db,
+                    int(r.id),
+                    method="cash",
+                    amount=Decimal(r.grand_total),
+                    reference=f"TILL-{r.id}",
+                    actor=DEMO,
+                    idempotency_key="demo",
+                )
