@@ -730,7 +730,9 @@ def _change_shipping(ctx: _Ctx, address: Mapping[str, Any] | None, service_level
                 f"line {m['line']} {'/'.join(m['from'])} → {m['to']}" for m in moved
             )
         if routed.promise:
-            changes[-1]["summary"] += f"; now promised {routed.promise['earliest']} to {routed.promise['latest']}"
+            changes[-1]["summary"] += (
+                f"; now promised {_day(routed.promise['earliest'])} to {_day(routed.promise['latest'])}"
+            )
     return changes
 
 
@@ -739,3 +741,8 @@ def _one_line(address: Mapping[str, Any] | None) -> str:
         return "none"
     parts = [address.get(k) for k in ("name", "line1", "city", "postal_code", "country")]
     return ", ".join(str(p) for p in parts if p)
+
+
+def _day(d: dt.date | None) -> str:
+    """A promise date as the timeline writes it elsewhere: Wed 2 Dec."""
+    return "?" if d is None else f"{d:%a} {d.day} {d:%b}"
