@@ -16,6 +16,7 @@ from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
 from openoms.api.routers import channel_inbox as channel_inbox_api
+from openoms.api.routers import order_changes as order_changes_api
 from openoms.api.routers import payment_webhooks as payment_webhooks_api
 from openoms.api.routers import payments as payments_api
 from openoms.api.routers import returns as returns_api
@@ -36,6 +37,7 @@ from openoms.web.routes import (
     webhook_pages,
 )
 from openoms.web.routes import inventory as inventory_pages
+from openoms.web.routes import order_changes as order_change_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import payments_pages as payment_pages
 from openoms.web.routes import phone_orders as phone_order_pages
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(webhooks_api.router)
     app.include_router(webhook_pages.router)
     app.include_router(channel_inbox_pages.router)
+    app.include_router(order_changes_api.router)
+    app.include_router(order_change_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

@@ -30,6 +30,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.STOCK_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE: 503,
+    ErrorCode.VERSION_CONFLICT: 409,
 }
 
 

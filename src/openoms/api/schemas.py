@@ -700,6 +700,11 @@ class OrderRead(BaseModel):
         description="unpaid, pending, authorized, partially_paid, paid, partially_refunded, refunded or failed; "
         "GET /orders/{order}/payments has the payments",
     )
+    version: int = Field(
+        default=1,
+        description="Goes up with every change to the order; send it back as `If-Match` or `expected_version` "
+        "to have a stale edit refused (409 version_conflict)",
+    )
 
 
 class CancelOrder(Strict):

@@ -67,6 +67,7 @@ class Permission(StrEnum):
     RETURNS_REFUND = "returns.refund"  # issue a return's refund, as its quote says, to the payment method
     CHANNEL_INBOX_MANAGE = "channels.inbox"  # retry or close channel messages that became no order
     WEBHOOKS_MANAGE = "webhooks.manage"  # integrators' webhook subscriptions, their delivery log, re-sending
+    ORDERS_CHANGE = "orders.change"  # quantities, SKU swaps, new lines, address, service level
 
     @property
     def label(self) -> str:
@@ -107,6 +108,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.RETURNS_REFUND: "Refund returns",
     Permission.CHANNEL_INBOX_MANAGE: "Retry or close channel messages that did not become orders",
     Permission.WEBHOOKS_MANAGE: "Manage outgoing webhooks and re-send deliveries",
+    Permission.ORDERS_CHANGE: "Change order quantities, items, address and service level",
 }
 
 P = Permission
@@ -140,11 +142,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.RETURNS_RECEIVE,
         P.RETURNS_REFUND,
         P.CHANNEL_INBOX_MANAGE,
+        P.ORDERS_CHANGE,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
     Role.CUSTOMER_SERVICE: _EVERYONE
-    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE}
+    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE, P.ORDERS_CHANGE}
     | {P.RETURNS_VIEW, P.RETURNS_MANAGE, P.RETURNS_REFUND},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     STOCK_CONFLICT = "stock_conflict"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     PAYMENT_PROVIDER_UNAVAILABLE = "payment_provider_unavailable"  # retry with the same key
+    VERSION_CONFLICT = "version_conflict"  # an edit made from a stale read of the order
 
 
 @dataclass(frozen=True)

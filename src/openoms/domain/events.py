@@ -67,3 +67,4 @@ class EventType(StrEnum):
     RETURN_REFUND_FAILED = "return.refund_failed"  # the provider refused: the return is unchanged
     RETURN_CLOSED = "return.closed"
     RETURN_EXCHANGE_CREATED = "return.exchange_created"  # a replacement order was captured for it
+    ORDER_CHANGED = "order.changed"  # quantity, SKU, new line, address or service level; carries a diff for the channel

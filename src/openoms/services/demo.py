@@ -24,7 +24,7 @@ from openoms.domain.access import Role
 from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LedgerEntryType
 from openoms.domain.orders import HoldType
-from openoms.services import apikeys, catalog, inventory, routing_setup, users
+from openoms.services import apikeys, catalog, inventory, order_changes, routing_setup, users
 from openoms.services import orders as order_service
 from openoms.services.common import Actor
 
@@ -215,6 +215,15 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
             elif n % 17 == 8:
                 order_service.place_hold(
                     db, res.order_id, HoldType.PAYMENT, "card authorisation declined (insufficient funds)", DEMO
+                )
+            elif n % 19 == 10:  # the customer called for one more of the first item (docs/order-changes.md)
+                order_changes.change_line(
+                    db,
+                    res.order_id,
+                    1,
+                    quantity=cmd.lines[0].quantity + 1,
+                    reason="customer called: one more",
+                    actor=DEMO,
                 )
         except DomainError:
             pass  # a demo basket the network cannot cover is simply not placed

@@ -966,13 +966,20 @@ def _release_stock(
     )
 
 
-def cancel_order(db: Database, order_id: int, reason: str, actor: Actor) -> None:
-    """Cancel every open unit of the order and give its stock back."""
+def cancel_order(
+    db: Database, order_id: int, reason: str, actor: Actor, *, expected_version: int | None = None
+) -> None:
+    """Cancel every open unit of the order and give its stock back; then the payment is
+    reconciled (voided or refunded), outside the transaction."""
+    from openoms.services import order_changes  # the change module builds on this one
+
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
         ref = rules.order_number(order_id)
+        order_changes.check_version(ref, int(order.version), expected_version)
         status = OrderStatus(order.status)
         rules.check_cancellable(ref, status)
+        before = order_changes.line_money(conn, order_id)
         lines = conn.execute(
             select(lines_t).where(lines_t.c.order_id == order_id).order_by(lines_t.c.line_number)
         ).all()
@@ -988,30 +995,50 @@ def cancel_order(db: Database, order_id: int, reason: str, actor: Actor) -> None
             cancelled.append({"line": ln.line_number, "sku": ln.sku, "quantity": plan.quantity})
         _release_stock(conn, order_id, freed, actor, reason, now)
         new_status = _update_order_status(conn, order_id, ref, status, now)
+        totals = order_changes.apply_totals(conn, order_id, before, str(order.currency), new_status)
+        channel = _channel_code(conn, order.channel_id)
         record_order_event(
             conn,
             order_id=order_id,
             event_type=EventType.ORDER_CANCELLED,
             actor=actor.name,
             message=f"Order cancelled: {reason}",
-            data={"reason": reason, "lines": cancelled},
+            data={
+                "reason": reason,
+                "lines": cancelled,
+                "channel": channel,
+                "sent_to": _sent_to(channel, order.external_order_id),
+                "totals": totals,
+            },
             publish={
-                "order": {"id": order_id, "order_number": ref, "status": new_status.value},
+                "order": _channel_order(order, ref, new_status, channel, totals),
                 "reason": reason,
                 "lines": cancelled,
             },
             now=now,
         )
+    order_changes.after_commit(db, order_id, reason, actor)
 
 
 def cancel_lines(
-    db: Database, order_id: int, items: Sequence[tuple[int, int | None]], reason: str, actor: Actor
+    db: Database,
+    order_id: int,
+    items: Sequence[tuple[int, int | None]],
+    reason: str,
+    actor: Actor,
+    *,
+    expected_version: int | None = None,
 ) -> None:
-    """Cancel some units of some lines: ``items`` is (line_number, quantity or None for all)."""
+    """Cancel some units of some lines: ``items`` is (line_number, quantity or None for all).
+    The order's totals drop by the cancelled units' share; the payment is reconciled after."""
+    from openoms.services import order_changes  # the change module builds on this one
+
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
         ref = rules.order_number(order_id)
+        order_changes.check_version(ref, int(order.version), expected_version)
         status = OrderStatus(order.status)
+        before = order_changes.line_money(conn, order_id)
         by_number = {
             ln.line_number: ln for ln in conn.execute(select(lines_t).where(lines_t.c.order_id == order_id)).all()
         }
@@ -1042,6 +1069,8 @@ def cancel_lines(
             )
         _release_stock(conn, order_id, freed, actor, reason, now)
         new_status = _update_order_status(conn, order_id, ref, status, now)
+        totals = order_changes.apply_totals(conn, order_id, before, str(order.currency), new_status)
+        channel = _channel_code(conn, order.channel_id)
         summary = ", ".join(f"line {d['line']} ({d['sku']}) x{d['quantity']}" for d in done)
         record_order_event(
             conn,
@@ -1049,14 +1078,48 @@ def cancel_lines(
             event_type=EventType.ORDER_LINE_CANCELLED,
             actor=actor.name,
             message=f"Cancelled {summary}: {reason}",
-            data={"reason": reason, "lines": done, "order_status": new_status.value},
+            data={
+                "reason": reason,
+                "lines": done,
+                "order_status": new_status.value,
+                "channel": channel,
+                "sent_to": _sent_to(channel, order.external_order_id),
+                "totals": totals,
+            },
             publish={
-                "order": {"id": order_id, "order_number": ref, "status": new_status.value},
+                "order": _channel_order(order, ref, new_status, channel, totals),
                 "reason": reason,
                 "lines": done,
             },
             now=now,
         )
+    order_changes.after_commit(db, order_id, reason, actor)
+
+
+def _channel_code(conn: Connection, channel_id: int) -> str:
+    return str(conn.execute(select(channels_t.c.code).where(channels_t.c.id == channel_id)).scalar_one())
+
+
+def _sent_to(channel: str, external_order_id: str | None) -> str:
+    """The timeline's note that the originating channel is told (the worker delivers it)."""
+    return (
+        f"Change sent to channel {channel}"
+        + (f" (order {external_order_id})" if external_order_id else "")
+        + (" through the outbox")
+    )
+
+
+def _channel_order(order: Any, ref: str, status: OrderStatus, channel: str, totals: dict[str, str]) -> dict[str, Any]:
+    """The order as an outbox event names it, so a channel adapter can find it on its platform."""
+    return {
+        "id": int(order.id),
+        "order_number": ref,
+        "status": status.value,
+        "channel": channel,
+        "external_order_id": order.external_order_id,
+        "currency": order.currency,
+        "grand_total": totals["grand_total"],
+    }
 
 
 def _line_state(ln: Any) -> rules.LineState:

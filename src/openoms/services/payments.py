@@ -60,6 +60,7 @@ from openoms.adapters.payments.manual import METHODS as MANUAL_METHODS
 from openoms.adapters.payments.registry import get_gateway
 from openoms.config import Settings, get_settings
 from openoms.domain import money
+from openoms.domain import order_changes as change_rules
 from openoms.domain import orders as order_rules
 from openoms.domain import payments as rules
 from openoms.domain.errors import DomainError, ErrorCode, IllegalTransition, NotFound, validation_error
@@ -196,8 +197,19 @@ def _order_lines(conn: Connection, order_id: int) -> list[rules.LineMoney]:
 
 
 def _shipping(order: Any, lines: Sequence[rules.LineMoney]) -> Decimal:
-    """Shipping charged with its tax: the order's tax beyond its lines' tax is shipping's."""
-    line_tax = sum((ln.tax for ln in lines), ZERO)
+    """Shipping charged with its tax: the order's tax beyond its lines' tax is shipping's. The
+    order's tax_total counts only the units still ordered (order changes and cancellations move
+    it, domain/order_changes.py), so the lines' tax is counted the same way here."""
+    line_tax = sum(
+        (
+            change_rules.effective_amounts(
+                change_rules.LineMoney(ln.unit_price, ln.discount, ln.tax, ln.quantity, ln.quantity_cancelled),
+                order.currency,
+            )[2]
+            for ln in lines
+        ),
+        ZERO,
+    )
     return Decimal(order.shipping_total) + max(ZERO, Decimal(order.tax_total) - line_tax)
 
 

@@ -75,6 +75,7 @@ EVENT_TITLES = {
     "refund.requested": "Refund requested",
     "refund.succeeded": "Refund paid",
     "refund.failed": "Refund failed",
+    "order.changed": "Order changed",
 }
 HOLD_LABELS = {
     "any": "On any hold",
@@ -193,6 +194,12 @@ def _actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
     }
 
 
+def _change_actions(order: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
+    from openoms.web.routes.order_changes import change_actions  # that module builds on this one
+
+    return change_actions(order, user)
+
+
 def _existing_id(order_id: int) -> int:
     """An id no database can hold is an order that does not exist (not a 500 on the driver)."""
     if order_id > MAX_ORDER_ID:
@@ -243,6 +250,7 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
             "max_note": MAX_NOTE,
             "pay": payment_service.list_payments(db, order_id),
             "form_key": uuid.uuid4().hex,  # one per page view: a double submit is one payment
+            "changes": _change_actions(order, user),
         },
         user=user,
         title=order["order_number"],
