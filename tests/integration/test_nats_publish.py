@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,25 @@ def _event(event_type: str, order_id: int) -> OutboxEvent:
     event_id = str(uuid.uuid4())
     payload = {"event_id": event_id, "type": event_type, "occurred_at": "2026-11-25T01:00:00+00:00"}
     return OutboxEvent(1, event_id, event_type, "order", str(order_id), {**payload, "order": {"id": order_id}}, 0)
+
+
+def _run(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in the main thread for the whole session, where asyncio.run refuses to start."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 async def _read_back(stream: str, subject: str) -> tuple[list[Any], Any]:
@@ -65,7 +85,7 @@ def names() -> Iterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:10]
     stream, prefix = f"OPENOMS_TEST_{tag}", f"test{tag}"
     yield stream, prefix
-    asyncio.run(_delete_stream(stream))
+    _run(_delete_stream(stream))
 
 
 def test_events_reach_jetstream_once_even_when_handed_over_twice(names: tuple[str, str]) -> None:
@@ -80,7 +100,7 @@ def test_events_reach_jetstream_once_even_when_handed_over_twice(names: tuple[st
         publisher.close()
     assert not first.duplicate and again.duplicate and again.seq == first.seq
 
-    msgs, info = asyncio.run(_read_back(stream, f"{prefix}.>"))
+    msgs, info = _run(_read_back(stream, f"{prefix}.>"))
     assert info.config.subjects == [f"{prefix}.>"] and info.config.duplicate_window >= 3600
     assert info.state.messages == 2
     assert [m.subject for m in msgs] == [f"{prefix}.order.placed", f"{prefix}.shipment.created"]
@@ -105,7 +125,7 @@ def test_the_worker_publishes_when_nats_url_is_set(names: tuple[str, str], db: D
         assert worker.drain().delivered == 1
     finally:
         worker.consumers[-1].close()  # type: ignore[attr-defined]
-    msgs, _ = asyncio.run(_read_back(stream, f"{prefix}.order.cancelled"))
+    msgs, _ = _run(_read_back(stream, f"{prefix}.order.cancelled"))
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == [event_id]
 
 
