@@ -19,7 +19,7 @@ from openoms.domain.events import EventType
 
 MAX_NAME = 100
 MAX_URL = 2000
-MAX_EVENT_TYPES = 50
+MAX_EVENT_TYPES = 200  # more than every choice together: a subscriber may tick them all
 MAX_EVENT_TYPE = 64
 RESPONSE_EXCERPT_CHARS = 1000
 """How much of a receiver's answer the delivery log keeps: enough to read an error page's
