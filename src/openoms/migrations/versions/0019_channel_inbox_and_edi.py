@@ -1,7 +1,7 @@
 """channel inbox (dead letters), channel connections, and X12 trading partners with their documents
 
-Revision ID: 0021
-Revises: 0019
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-25 01:30:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0019"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
