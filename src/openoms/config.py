@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     # The worker (`openoms worker`): outbox relay and scheduled jobs.
     outbox_max_attempts: int = Field(default=10, ge=1, description="After this many failures a message waits.")
     outbox_lease_seconds: int = Field(default=300, ge=10, description="How long a claimed message is held.")
+    # Customer return links (docs/returns-pages.md).
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where customers reach this server: the start of links in customer e-mail (return links).",
+    )
+    return_link_days: int = Field(
+        default=60, ge=1, le=730, description="How long the return link in the shipped e-mail works."
+    )
 
     @property
     def tracking_url_map(self) -> dict[str, str]:
