@@ -42,3 +42,12 @@ class EventType(StrEnum):
     TRANSFER_SHIPPED = "transfer.shipped"
     TRANSFER_RECEIVED = "transfer.received"  # units received; ``complete`` when nothing is left in transit
     TRANSFER_CANCELLED = "transfer.cancelled"
+    RETURN_REQUESTED = "return.requested"
+    RETURN_APPROVED = "return.approved"
+    RETURN_REJECTED = "return.rejected"
+    RETURN_CANCELLED = "return.cancelled"
+    RETURN_LABEL_ISSUED = "return.label_issued"
+    RETURN_RECEIVED = "return.received"  # units came back and were inspected (``complete`` when all did)
+    RETURN_REFUNDED = "return.refunded"
+    RETURN_CLOSED = "return.closed"
+    RETURN_EXCHANGE_CREATED = "return.exchange_created"  # a replacement order was captured for it

@@ -83,6 +83,11 @@ def apply_stock_changes(conn: Connection, changes: Sequence[StockChange], actor:
                 raise validation_error("quantity", "must be at least 1")
             delta = ch.quantity
             entry, event = LedgerEntryType.RECEIPT, EventType.STOCK_RECEIVED
+        elif ch.kind == LedgerEntryType.RESTOCK:  # a returned unit back on the shelf (services/returns.py)
+            if ch.quantity <= 0:
+                raise validation_error("quantity", "must be at least 1")
+            delta = ch.quantity
+            entry, event = LedgerEntryType.RESTOCK, EventType.STOCK_RECEIVED
         elif ch.kind == LedgerEntryType.TRANSFER_IN:
             if ch.quantity <= 0:
                 raise validation_error("quantity", "must be at least 1")

@@ -99,6 +99,9 @@ class Product(Timestamped, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # none / backorder / preorder: may a short line wait for inbound stock (0014, docs/backorders.md)
     backorder_policy: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # Returns (0017, docs/returns.md): never returnable, and the product's own window in days.
+    final_sale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    return_window_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Location(Timestamped, Base):
@@ -278,6 +281,8 @@ class OrderLine(Base):
     discount: Mapped[Decimal] = mapped_column(Money)
     tax: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(24))
+    # Units in active returns (requested, not rejected or cancelled): 0017, docs/returns.md.
+    quantity_returned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Reservation(Base):
@@ -860,6 +865,98 @@ class Backorder(Base):
     quantity_allocated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quantity_cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class ReturnPolicyRecord(Base):
+    """What a channel accepts back (docs/returns.md); the row with no channel is the default."""
+
+    __tablename__ = "return_policies"
+    __table_args__ = (
+        CheckConstraint("window_days >= 0", name="window_not_negative"),
+        CheckConstraint("restocking_fee_percent >= 0 AND restocking_fee_percent <= 100", name="fee_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("channels.id", ondelete="CASCADE"), unique=True)
+    window_days: Mapped[int] = mapped_column(Integer)
+    restocking_fee_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    refund_shipping: Mapped[str] = mapped_column(String(32))
+    allowed_methods: Mapped[list[Any]] = mapped_column(JSON)
+    accepted_conditions: Mapped[list[Any]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class Return(Base):
+    """A return merchandise authorisation (RMA): units of one order coming back (docs/returns.md).
+    Its number is ``RMA-`` and the id. An exchange names its replacement order."""
+
+    __tablename__ = "returns"
+    __table_args__ = (
+        CheckConstraint("method IN ('mail', 'in_store')", name="method_known"),
+        CheckConstraint("source IN ('customer_service', 'api', 'customer')", name="source_known"),
+        Index("ix_returns_order_id", "order_id"),
+        Index("ix_returns_status_id", "status", "id"),
+        Index("ix_returns_location_id", "location_id", "id"),
+        Index("uq_returns_exchange_order_id", "exchange_order_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(24))
+    method: Mapped[str] = mapped_column(String(16))
+    location_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("locations.id"))  # store or receiving DC
+    source: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(String(500))  # why rejected, cancelled or closed
+    note: Mapped[str | None] = mapped_column(Text)
+    label_tracking_number: Mapped[str | None] = mapped_column(String(64))
+    exchange_order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
+    exchange_difference: Mapped[Decimal | None] = mapped_column(Money)  # replacement minus credit
+    refund_id: Mapped[str | None] = mapped_column(String(64))  # the payments service's refund
+    refund_amount: Mapped[Decimal | None] = mapped_column(Money)
+    refund_breakdown: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    refunded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("quantity_received >= 0 AND quantity_received <= quantity", name="received_in_range"),
+        UniqueConstraint("return_id", "order_line_id", name="uq_return_lines_return_order_line"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    return_id: Mapped[int] = mapped_column(BigId, ForeignKey("returns.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("order_lines.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason_code: Mapped[str] = mapped_column(String(32))
+    condition: Mapped[str | None] = mapped_column(String(16))  # as the customer reported it
+    quantity_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ReturnInspection(Base):
+    """Units of a return line received and inspected at a location, with what became of them."""
+
+    __tablename__ = "return_inspections"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("disposition IN ('restock', 'refurbish', 'write_off')", name="disposition_known"),
+        Index("ix_return_inspections_return_line_id", "return_line_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    return_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("return_lines.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    condition: Mapped[str] = mapped_column(String(16))
+    disposition: Mapped[str] = mapped_column(String(16))
+    inspected_by: Mapped[str] = mapped_column(String(128))
+    inspected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
 def table(model: type[Base]) -> Table:
