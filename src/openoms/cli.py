@@ -293,6 +293,10 @@ cli_waves.register(app)
 cli_pickup.register(app)
 cli_worker.register(app)
 
+from openoms.cli_returns import register as register_returns  # noqa: E402
+
+register_returns(app)
+
 
 def main() -> Any:  # pragma: no cover
     return app()

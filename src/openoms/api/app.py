@@ -15,6 +15,7 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
+from openoms.api.routers import returns as returns_api
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
 from openoms.services import network
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"name": "locations", "description": "Warehouses, stores, 3PLs and drop-ship suppliers"},
             {"name": "channels", "description": "Sales channels orders come from"},
             {"name": "customers", "description": "Customers, found or created by e-mail"},
+            {"name": "returns", "description": "Returns (RMA), their refunds and exchanges, return policies"},
         ],
     )
     app.state.db = database
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
+    app.include_router(returns_api.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

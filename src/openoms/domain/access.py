@@ -59,6 +59,9 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    RETURNS_VIEW = "returns.view"  # the returns queue and RMAs
+    RETURNS_MANAGE = "returns.manage"  # create, approve, reject, cancel and close returns (RMA)
+    RETURNS_RECEIVE = "returns.receive"  # receive and inspect returned units: restock, refurbish, write off
 
     @property
     def label(self) -> str:
@@ -91,6 +94,9 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.RETURNS_VIEW: "See returns",
+    Permission.RETURNS_MANAGE: "Create, approve, reject and cancel returns",
+    Permission.RETURNS_RECEIVE: "Receive and inspect returned units",
 }
 
 P = Permission
@@ -119,11 +125,15 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_PLAN,
         P.CATALOG_EDIT,
         P.AUDIT_VIEW,
+        P.RETURNS_VIEW,
+        P.RETURNS_MANAGE,
+        P.RETURNS_RECEIVE,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
     Role.CUSTOMER_SERVICE: _EVERYONE
-    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE},
+    | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE}
+    | {P.RETURNS_VIEW, P.RETURNS_MANAGE},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
     # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor
@@ -136,9 +146,11 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.INVENTORY_RECEIVE,
         P.INVENTORY_ADJUST,
         P.INVENTORY_TRANSFER,
+        P.RETURNS_VIEW,
+        P.RETURNS_RECEIVE,
     },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
-    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW},
+    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW} | {P.RETURNS_VIEW},
 }
 
 

@@ -245,6 +245,10 @@ _SCOPE_TEXT = {
     "inventory": ("stock levels, the inventory ledger and availability", "Receive, adjust and count stock"),
     "orders": ("orders, their lines, holds and timelines", "Capture, cancel and hold orders"),
     "customers": ("customers", "Create and change customers"),
+    "returns": (
+        "returns (RMAs), their refund quotes and return policies",
+        "Create, approve, receive and refund returns",
+    ),
 }
 
 
