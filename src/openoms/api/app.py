@@ -22,7 +22,7 @@ from openoms.services import network
 from openoms.services.apikeys import KeyCache
 from openoms.web import errors as web_errors
 from openoms.web import pages
-from openoms.web.routes import admin, catalog_pages, dashboard, session
+from openoms.web.routes import admin, catalog_pages, customer_returns, dashboard, returns_pages, session
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
 from openoms.web.routes import phone_orders as phone_order_pages
@@ -99,6 +99,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
     app.include_router(returns_api.router)
+    app.include_router(returns_pages.router)
+    app.include_router(customer_returns.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
