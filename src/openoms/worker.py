@@ -25,6 +25,7 @@ from openoms.domain.notifications import retry_delay
 from openoms.services import pickup, waves
 from openoms.services.common import utcnow
 from openoms.services.notifications import EmailConsumer, OutboxEvent
+from openoms.services.payments import PaymentConsumer
 
 log = logging.getLogger("openoms.worker")
 outbox_t = table(OutboxMessage)
@@ -65,7 +66,7 @@ def scheduled_jobs() -> list[ScheduledJob]:
 
 def default_consumers(settings: Settings) -> list[Consumer]:
     """The consumers a worker hands every message to, in this order."""
-    return [EmailConsumer(settings)]
+    return [EmailConsumer(settings), PaymentConsumer(settings)]
 
 
 @dataclass

@@ -28,7 +28,7 @@ from openoms.adapters.db.tables import (
 )
 from openoms.domain import fulfillment as fx
 from openoms.domain.errors import DomainError, ErrorCode
-from openoms.services import fulfillment, orders
+from openoms.services import fulfillment, orders, payments
 from openoms.services import returns as rs
 from openoms.services.check import run_check
 from openoms.services.common import Actor
@@ -71,6 +71,7 @@ def shipped_order(
     shipping: str = "8.00",
     shipping_tax: str = "0.64",
     shipped_at: dt.datetime | None = None,
+    pay: str | None = None,
 ) -> int:
     """An order captured, released and shipped in full from WH-EAST. Lines: sku, quantity,
     unit price, discount, tax."""
@@ -92,6 +93,10 @@ def shipped_order(
         ),
         T,
     )
+    if pay:  # authorised with the test provider; captured at shipment
+        payments.authorize_payment(
+            db, res.order_id, provider="test", payment_method=pay, actor=T, idempotency_key=f"pay-{ext}"
+        )
     for fo in fulfillment.release_order(db, res.order_id, T):
         fulfillment.ship(
             db,
@@ -471,3 +476,186 @@ def test_idempotent_request(db: Database) -> None:
     with pytest.raises(DomainError) as exc:
         rs.request_return(db, oid, idempotency_key="k-1", request_hash="other", **kw)
     assert exc.value.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+# --- refunds through payments, and exchanges ---------------------------------------------------
+
+
+def _received(db: Database, oid: int, lines: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    ret = rs.request_return(
+        db, oid, lines=lines, method="mail", location=None, source="api", actor=T, approve=True, **kw
+    )
+    return rs.receive_return(
+        db,
+        ret["id"],
+        location="WH-EAST",
+        lines=[
+            {
+                "line_number": ln["line_number"],
+                "quantity": ln["quantity"],
+                "condition": "opened",
+                "disposition": "restock",
+            }
+            for ln in lines
+        ],
+        actor=T,
+    )
+
+
+def test_refunds_go_back_through_payments_once_and_never_exceed_what_was_captured(db: Database) -> None:
+    setup_network(db)
+    # Amounts exact in binary: the payments CHECK compares sums of REALs on SQLite, where
+    # 38.88 + 82.08 > 120.96 (reported to the payments engineer).
+    oid = shipped_order(
+        db, [("A", 3, "20.00", "6.00", "4.50"), ("B", 1, "50.00", "0", "4.00")], shipping_tax="0.50", pay="test_ok"
+    )
+    money = payments.list_payments(db, oid)
+    assert money["captured"] == Decimal("121.00")  # 54 + 4.50 + 50 + 4 + 8 + 0.50
+    first = _received(db, oid, [{"line_number": 1, "quantity": 2, "reason": "changed_mind"}])
+    assert first["quote"]["total"] == Decimal("39.00")
+    done = rs.issue_return_refund(db, first["id"], actor=T, idempotency_key="r1")
+    assert done["status"] == "refunded" and done["refund_amount"] == Decimal("39.00") and done["refund_id"]
+    assert payments.get_refund(db, int(done["refund_id"]))["status"] == "succeeded"
+    again = rs.issue_return_refund(db, first["id"], actor=T, idempotency_key="r2")  # another key: still once
+    assert again["refund_id"] == done["refund_id"]
+    assert payments.list_payments(db, oid)["refunded"] == Decimal("39.00")
+    assert len(payments.list_payments(db, oid)["refunds"]) == 1
+
+    # the rest comes back (line 2 defective): the whole order is back, shipping is refunded
+    second = _received(
+        db,
+        oid,
+        [
+            {"line_number": 1, "quantity": 1, "reason": "changed_mind"},
+            {"line_number": 2, "quantity": 1, "reason": "defective"},
+        ],
+    )
+    q = rs.refund_quote(db, second["id"])
+    assert q["components"]["shipping"] == Decimal("8.50") and q["total"] == Decimal("82.00")
+    rs.issue_return_refund(db, second["id"], actor=T, idempotency_key="r3")
+    money = payments.list_payments(db, oid)
+    assert money["refunded"] == money["captured"] == Decimal("121.00") and money["refundable"] == 0
+    assert [e for e in outbox_types(db) if e == "return.refunded"] == ["return.refunded"] * 2
+    assert run_check(db).ok
+    with pytest.raises(DomainError):  # nothing left to return
+        rs.request_return(
+            db, oid, lines=[{"line_number": 1, "quantity": 1}], method="mail", location=None, source="api", actor=T
+        )
+
+
+def test_a_refused_refund_leaves_the_return_received(db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db, pay="test_refund_fails")
+    ret = _received(db, oid, [{"line_number": 1, "quantity": 1, "reason": "wrong_size"}])
+    with pytest.raises(DomainError) as exc:
+        rs.issue_return_refund(db, ret["id"], actor=T, idempotency_key="r1")
+    assert exc.value.code == ErrorCode.ILLEGAL_TRANSITION and "refused" in exc.value.message
+    after = rs.get_return(db, ret["id"])
+    assert after["status"] == "received" and after["refund_amount"] is None
+    assert after["timeline"][-1]["event_type"] == "return.refund_failed"
+    assert after["quote"]["total"] == Decimal("19.44")
+
+
+def test_exchange_for_a_cheaper_item_refunds_the_difference_when_received(db: Database) -> None:
+    setup_network(db)
+    p = table(Product)
+    with db.begin() as conn:
+        conn.execute(update(p).where(p.c.sku == "B").values(list_price=Decimal("10.00")))
+    oid = shipped_order(db, [("A", 3, "20.00", "6.00", "4.32")], pay="test_ok")
+    ret = rs.request_return(
+        db,
+        oid,
+        lines=[{"line_number": 1, "quantity": 1, "reason": "wrong_size"}],
+        method="mail",
+        location=None,
+        source="customer_service",
+        actor=T,
+        exchange=[{"sku": "B", "quantity": 1}],
+        idempotency_key="ex-1",
+        request_hash="h",
+    )
+    ex = ret["exchange"]
+    # credit 18.00 + 1.44 tax; replacement 10.00 + 0.80 tax (the returned units' 8% rate)
+    assert ex["grand_total"] == Decimal("10.80") and ret["exchange_difference"] == Decimal("-8.64")
+    replacement = orders.get_order(db, ex["order_id"])
+    assert replacement["status"] == "allocated" and replacement["external_order_id"] == f"{ret['rma_number']}-X"
+    assert replacement["shipping_address"] == ADDRESS and replacement["customer"]["email"] == "ana@example.com"
+    assert "return.exchange_created" in [e["event_type"] for e in replacement["timeline"]]
+    assert "return.exchange_created" in [e["event_type"] for e in orders.get_order(db, oid)["timeline"]]
+    again = rs.request_return(
+        db,
+        oid,
+        lines=[{"line_number": 1, "quantity": 1, "reason": "wrong_size"}],
+        method="mail",
+        location=None,
+        source="customer_service",
+        actor=T,
+        exchange=[{"sku": "B", "quantity": 1}],
+        idempotency_key="ex-1",
+        request_hash="h",
+    )
+    assert again["id"] == ret["id"] and again["exchange_order_id"] == ex["order_id"]
+    assert rs.list_returns(db, q=ex["order_number"])["items"][0]["id"] == ret["id"]
+    rs.approve_return(db, ret["id"], actor=T)
+    rs.receive_return(
+        db,
+        ret["id"],
+        location="WH-EAST",
+        lines=[{"line_number": 1, "quantity": 1, "condition": "unopened", "disposition": "restock"}],
+        actor=T,
+    )
+    q = rs.refund_quote(db, ret["id"])
+    assert q["total"] == Decimal("19.44") and q["refund_due"] == Decimal("8.64")
+    done = rs.issue_return_refund(db, ret["id"], actor=T, idempotency_key="x")
+    assert done["refund_amount"] == Decimal("8.64")
+    assert payments.get_refund(db, int(done["refund_id"]))["kind"] == "exchange"
+    assert run_check(db).ok
+
+
+def test_exchange_for_a_dearer_item_collects_the_difference_at_once(db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db, [("A", 3, "20.00", "6.00", "4.32")], pay="test_ok")
+    captured = payments.list_payments(db, oid)["captured"]
+    ret = rs.request_return(
+        db,
+        oid,
+        lines=[{"line_number": 1, "quantity": 1, "reason": "wrong_size"}],
+        method="mail",
+        location=None,
+        source="api",
+        actor=T,
+        exchange=[{"sku": "A", "quantity": 2}],  # two of the same at the price paid: 2 x 19.44
+    )
+    assert ret["exchange_difference"] == Decimal("19.44")
+    assert payments.list_payments(db, oid)["captured"] == captured + Decimal("19.44")
+    rs.approve_return(db, ret["id"], actor=T)
+    rs.receive_return(
+        db,
+        ret["id"],
+        location="WH-EAST",
+        lines=[{"line_number": 1, "quantity": 1, "condition": "opened", "disposition": "refurbish"}],
+        actor=T,
+    )
+    assert rs.refund_quote(db, ret["id"])["refund_due"] == Decimal("0.00")
+    done = rs.issue_return_refund(db, ret["id"], actor=T, idempotency_key="x")
+    assert done["status"] == "refunded" and done["refund_amount"] == Decimal("0.00") and done["refund_id"] is None
+    assert payments.list_payments(db, oid)["refunded"] == Decimal("0.00")
+
+
+def test_an_exchange_that_cannot_be_reserved_changes_nothing(db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    snapshot = everything(db)
+    with pytest.raises(DomainError) as exc:
+        rs.request_return(
+            db,
+            oid,
+            lines=[{"line_number": 1, "quantity": 1, "reason": "wrong_size"}],
+            method="mail",
+            location=None,
+            source="api",
+            actor=T,
+            exchange=[{"sku": "A", "quantity": 500}],
+        )
+    assert exc.value.code == ErrorCode.INSUFFICIENT_STOCK
+    assert everything(db) == snapshot

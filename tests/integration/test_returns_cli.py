@@ -52,3 +52,12 @@ def test_list_and_receive_from_the_command_line(cli: Cli) -> None:
     assert f"{rma} received: 3 of 3 unit(s) received; restock 2, write_off 1" in out
     assert level(db, "A", "WH-EAST") == (before[0] + 2, before[1])
     assert run_check(db).ok
+
+
+def test_demo_data_has_returns_in_several_states(cli: Cli) -> None:
+    ok(cli("migrate"))
+    ok(cli("demo-data", "--orders", "40"))
+    statuses = {r["status"] for r in rs.list_returns(cli.db, limit=50)["items"]}
+    assert {"requested", "label_issued", "received"} <= statuses, statuses
+    assert "RMA-" in ok(cli("returns", "list"))
+    assert "OK" in ok(cli("check"))

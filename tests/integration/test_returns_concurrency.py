@@ -92,3 +92,43 @@ def test_concurrent_requests_never_return_more_than_shipped(pg_db: Database) -> 
     ok = [r for r in results if isinstance(r, dict)]
     assert len(ok) == 1  # 2 of 3 units taken; the rest ask for 2 of the 1 left
     assert rs.check_eligibility(db, oid)["lines"][0]["returnable"] == 1
+
+
+def test_two_returns_refunded_at_once_refund_shipping_once_and_never_more_than_captured(pg_db: Database) -> None:
+    from decimal import Decimal
+
+    from openoms.services import payments
+
+    db = pg_db
+    setup_network(db)
+    oid = shipped_order(
+        db, [("A", 3, "20.00", "6.00", "4.50"), ("B", 1, "50.00", "0", "4.00")], shipping_tax="0.50", pay="test_ok"
+    )
+    ids = []
+    for line, qty in ((1, 3), (2, 1)):
+        rid = rs.request_return(
+            db,
+            oid,
+            lines=[{"line_number": line, "quantity": qty, "reason": "defective"}],
+            method="mail",
+            location=None,
+            source="api",
+            actor=ACTOR,
+            approve=True,
+        )["id"]
+        rs.receive_return(
+            db,
+            rid,
+            location="WH-EAST",
+            lines=[{"line_number": line, "quantity": qty, "condition": "damaged", "disposition": "write_off"}],
+            actor=ACTOR,
+        )
+        ids.append(rid)
+    results = _race(4, lambda i: rs.issue_return_refund(db, ids[i % 2], actor=ACTOR, idempotency_key=f"k{i}"))
+    assert all(isinstance(r, dict) for r in results), results
+    money = payments.list_payments(db, oid)
+    # 54 + 4.50 and 50 + 4, and the shipping 8.50 once: everything that was captured
+    assert money["refunded"] == money["captured"] == Decimal("121.00")
+    assert len(money["refunds"]) == 2
+    shipping = [rs.get_return(db, r)["quote"]["components"]["shipping"] for r in ids]
+    assert sorted(shipping) == ["0.00", "8.50"]

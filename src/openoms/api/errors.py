@@ -29,6 +29,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.HOLD_CONFLICT: 409,
     ErrorCode.STOCK_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE: 503,
 }
 
 

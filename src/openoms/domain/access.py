@@ -62,6 +62,7 @@ class Permission(StrEnum):
     RETURNS_VIEW = "returns.view"  # the returns queue and RMAs
     RETURNS_MANAGE = "returns.manage"  # create, approve, reject, cancel and close returns (RMA)
     RETURNS_RECEIVE = "returns.receive"  # receive and inspect returned units: restock, refurbish, write off
+    RETURNS_REFUND = "returns.refund"  # issue a return's refund, as its quote says, to the payment method
 
     @property
     def label(self) -> str:
@@ -97,6 +98,7 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.RETURNS_VIEW: "See returns",
     Permission.RETURNS_MANAGE: "Create, approve, reject and cancel returns",
     Permission.RETURNS_RECEIVE: "Receive and inspect returned units",
+    Permission.RETURNS_REFUND: "Refund returns",
 }
 
 P = Permission
@@ -128,12 +130,13 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.RETURNS_VIEW,
         P.RETURNS_MANAGE,
         P.RETURNS_RECEIVE,
+        P.RETURNS_REFUND,
     },
     # Talks to customers: takes phone orders, cancels on request, holds for a question, and
     # follows up a parcel the carrier is stuck on (acknowledges the tracking exception).
     Role.CUSTOMER_SERVICE: _EVERYONE
     | {P.ORDERS_CREATE, P.ORDERS_NOTE, P.ORDERS_HOLD, P.ORDERS_CANCEL, P.TRACKING_RESOLVE}
-    | {P.RETURNS_VIEW, P.RETURNS_MANAGE},
+    | {P.RETURNS_VIEW, P.RETURNS_MANAGE, P.RETURNS_REFUND},
     # Owns the physical stock: receipts, counts and transfers, and saying when a location
     # cannot ship a line (damaged, not found); works the fulfilment orders (accept, pick, pack,
     # ship); not customers' orders otherwise (releasing to fulfilment is operations' call), nor
@@ -150,7 +153,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.RETURNS_RECEIVE,
     },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
-    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW} | {P.RETURNS_VIEW},
+    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW} | {P.RETURNS_VIEW, P.RETURNS_REFUND},
 }
 
 

@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     HOLD_CONFLICT = "hold_conflict"
     STOCK_CONFLICT = "stock_conflict"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    PAYMENT_PROVIDER_UNAVAILABLE = "payment_provider_unavailable"  # retry with the same key
 
 
 @dataclass(frozen=True)

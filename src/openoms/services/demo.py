@@ -221,6 +221,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         if progress:
             progress("orders", n + 1, order_count)
     _stock_operations(db, prods, now)
+    _returns(db)
     _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
     password = secrets.token_urlsafe(9)
     for email, name, role in DEMO_USERS:
@@ -317,3 +318,82 @@ def _stock_operations(db: Database, prods: list[dict[str, Any]], now: dt.datetim
                 actor=DEMO,
                 ship=ship,
             )
+
+
+def _returns(db: Database) -> None:
+    """A few shipped orders with returns in different states (requested, approved with a
+    label, received with a restock and a write-off, in store), so the returns pages have a
+    queue to show. Anything the demo cannot do (a held order, a short store) is skipped."""
+    from openoms.adapters.db.tables import Order
+    from openoms.domain import fulfillment as fx
+    from openoms.services import fulfillment
+    from openoms.services import returns as returns_service
+
+    orders_t = table(Order)
+    with db.read() as conn:
+        candidates = [
+            int(i)
+            for i in conn.execute(
+                select(orders_t.c.id).where(orders_t.c.status == "allocated").order_by(orders_t.c.id).limit(12)
+            ).scalars()
+        ]
+    shipped: list[int] = []
+    for oid in candidates:
+        if len(shipped) == 4:
+            break
+        try:
+            for fo in fulfillment.release_order(db, oid, DEMO):
+                units = [(ln["line_number"], ln["quantity_open"]) for ln in fo["lines"] if ln["quantity_open"] > 0]
+                fulfillment.ship(
+                    db,
+                    fo["id"],
+                    carrier="UPS",
+                    service_code="UPS-GROUND",
+                    packages=[fx.PackageInput(f"1ZDEMO{fo['id']:06d}", 900, units)],
+                    actor=DEMO,
+                )
+            shipped.append(oid)
+        except DomainError:
+            continue
+    plans = [
+        ("mail", None, "wrong_size", False, None),
+        ("mail", None, "changed_mind", True, None),
+        ("mail", None, "defective", True, [("restock", "unopened"), ("write_off", "damaged")]),
+        ("in_store", "ST-CHI", "no_longer_needed", True, [("restock", "opened")]),
+    ]
+    for oid, (method, store, reason, approve, receipts) in zip(shipped, plans, strict=False):
+        with contextlib.suppress(DomainError):
+            el = returns_service.check_eligibility(db, oid)
+            line = next((ln for ln in el["lines"] if ln["returnable"] > 0), None)
+            if line is None:
+                continue
+            qty = min(line["returnable"], 2 if receipts and len(receipts) == 2 else 1)
+            ret = returns_service.request_return(
+                db,
+                oid,
+                lines=[{"line_number": line["line_number"], "quantity": qty, "reason": reason}],
+                method=method,
+                location=store,
+                source="customer_service",
+                actor=DEMO,
+                approve=approve,
+            )
+            if method == "mail" and approve:
+                returns_service.return_label_pdf(db, ret["id"], actor=DEMO)
+            for i, (disposition, condition) in enumerate(receipts or []):
+                if i >= qty:
+                    break
+                returns_service.receive_return(
+                    db,
+                    ret["id"],
+                    location=store or ret["location"],
+                    lines=[
+                        {
+                            "line_number": line["line_number"],
+                            "quantity": 1,
+                            "condition": condition,
+                            "disposition": disposition,
+                        }
+                    ],
+                    actor=DEMO,
+                )

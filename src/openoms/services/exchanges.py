@@ -221,9 +221,8 @@ def settle_after_request(db: Database, return_id: int, actor: Actor) -> None:
     difference = Decimal(ret.exchange_difference)
     if difference <= 0:
         return
-    from openoms.services import returns as returns_service
+    from openoms.services import payments
 
-    payments = returns_service.payments_service()
     rma = rx.rma_number(return_id)
     try:
         payments.collect(

@@ -43,7 +43,7 @@ from openoms.domain.inventory import LedgerEntryType
 from openoms.domain.network import routing_service_level
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus
 from openoms.services import network as network_service
-from openoms.services import rerouting
+from openoms.services import payments, rerouting
 from openoms.services.common import Actor, utcnow
 
 orders_t = table(Order)
@@ -294,6 +294,7 @@ def ship(
             shipped_at=shipped_at,
             label_costs=label_costs,
         )
+    payments.capture_after_shipment(db, shipment_id, actor)  # outside the transaction; the worker retries
     return get_shipment(db, shipment_id)
 
 
@@ -399,6 +400,8 @@ def ship_in(
         )
     )
     new_status = _rollup(conn, int(order.id), ref, OrderStatus(order.status), now)
+    # Money held for the order is captured for this shipment after the commit (docs/payments.md).
+    payments.request_capture_for_shipment(conn, int(order.id), int(shipment_id), now)
     tracking = [p.tracking_number.strip() for p in packages]
     units = ", ".join(f"line {n} x {q}" for n, q in sorted(plan.units.items()))
     message = (

@@ -42,7 +42,7 @@ from openoms.domain.inventory import Allocation, AllocationPlan
 from openoms.domain.network import PromiseWindow
 from openoms.domain.orders import LineStatus, OrderStatus
 from openoms.domain.promising import ship_date
-from openoms.services import fulfillment, sourcing
+from openoms.services import fulfillment, payments, sourcing
 from openoms.services import network as network_service
 from openoms.services.common import SYSTEM, Actor, utcnow
 
@@ -262,6 +262,7 @@ def hand_over(
     count of wrong codes (kept, so the lock-out survives); the right one takes the units off
     the shelf as a ``pickup`` shipment and the lines are delivered."""
     wrong: px.CodeCheck | None = None
+    collected: int | None = None
     with db.begin() as conn:
         order, fo = fulfillment._lock_fo(conn, fo_id)
         number = fulfilment_number(fo_id)
@@ -295,6 +296,7 @@ def hand_over(
                 handover=True,
                 note=f"picked up at {fo.location} ({number})",
             )
+            collected = shipment_id
             conn.execute(update(ship_t).where(ship_t.c.id == shipment_id).values(delivered_at=now))
             _deliver_lines(conn, int(order.id), ref)
             new_status = fulfillment._rollup(conn, int(order.id), ref, OrderStatus.SHIPPED, now)
@@ -330,6 +332,8 @@ def hand_over(
             )
     if wrong is not None:  # raised after the commit, so the wrong-code count is kept
         raise px.wrong_code_error(wrong)
+    if collected is not None:  # outside the transaction; the worker retries (docs/payments.md)
+        payments.capture_after_shipment(db, collected, actor)
     return fulfillment.get_fulfilment_order(db, fo_id)
 
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import null as sa_null
 
 from openoms.adapters.db import stock as stock_db
 from openoms.adapters.db.engine import Database
@@ -33,6 +34,7 @@ from openoms.adapters.db.tables import (
     OrderEvent,
     OrderLine,
     PackageLine,
+    Payment,
     Product,
     Return,
     ReturnInspection,
@@ -68,6 +70,7 @@ pkg_t = table(ShipmentPackage)
 pl_t = table(PackageLine)
 fl_t = table(FulfilmentLine)
 fo_t = table(FulfilmentOrder)
+pay_t = table(Payment)
 
 MAX_NOTE = 2000
 MAX_REASON = 500
@@ -950,7 +953,9 @@ def _quote(
     rlines = _return_lines(conn, int(ret.id))
     others = conn.execute(
         select(returns_t.c.id, returns_t.c.refund_breakdown, returns_t.c.refund_amount).where(
-            returns_t.c.order_id == order.id, returns_t.c.id != ret.id, returns_t.c.refunded_at.is_not(None)
+            returns_t.c.order_id == order.id,
+            returns_t.c.id != ret.id,
+            or_(returns_t.c.refunded_at.is_not(None), returns_t.c.refund_key.is_not(None)),
         )
     ).all()
     other_ids = [int(o.id) for o in others]
@@ -964,7 +969,17 @@ def _quote(
         (Decimal(str((o.refund_breakdown or {}).get("components", {}).get("shipping", "0"))) for o in others),
         Decimal(0),
     )
-    refunded_before = sum((Decimal(o.refund_amount or 0) for o in others), Decimal(0))
+    refunded_before = sum(
+        (
+            Decimal(o.refund_amount)
+            if o.refund_amount is not None
+            else Decimal(
+                str((o.refund_breakdown or {}).get("refund_due", (o.refund_breakdown or {}).get("total", "0")))
+            )
+            for o in others
+        ),
+        Decimal(0),
+    )
     order_lines = conn.execute(
         select(
             lines_t.c.id, lines_t.c.quantity, lines_t.c.quantity_shipped, lines_t.c.quantity_cancelled, lines_t.c.tax
@@ -978,7 +993,7 @@ def _quote(
     ) and any(int(ln.quantity_shipped) > 0 for ln in order_lines)
     line_tax = sum((Decimal(ln.tax) for ln in order_lines), Decimal(0))
     shipping_tax = max(Decimal(order.tax_total) - line_tax, Decimal(0))
-    refundable = _refundable(conn, order) - refunded_before
+    refundable = _refundable(conn, order, refunded_before)
     exchange = ret.exchange_order_id is not None
     return rx.refund_quote(
         [
@@ -1008,10 +1023,21 @@ def _quote(
     )
 
 
-def _refundable(conn: Connection, order: Any) -> Decimal:
-    """What the customer paid for the order, as far as returns know (the payments service
-    enforces its own ceiling of captured minus refunded when the refund is issued)."""
-    return Decimal(order.grand_total)
+def _refundable(conn: Connection, order: Any, refunded_by_returns: Decimal) -> Decimal:
+    """What may still go back: captured minus refunded (and refunds in flight) over the order's
+    payments, as the payments service will enforce. An order with no payment recorded here
+    (paid on the channel) is capped at its total minus what its returns refunded."""
+    rows = conn.execute(
+        select(pay_t.c.amount_captured, pay_t.c.amount_refunded, pay_t.c.amount_refund_pending).where(
+            pay_t.c.order_id == order.id
+        )
+    ).all()
+    if not rows:
+        return Decimal(order.grand_total) - refunded_by_returns
+    return sum(
+        (Decimal(r.amount_captured) - Decimal(r.amount_refunded) - Decimal(r.amount_refund_pending) for r in rows),
+        Decimal(0),
+    )
 
 
 def _quote_dict(conn: Connection, q: rx.RefundQuote, ret: Any) -> dict[str, Any]:
@@ -1045,83 +1071,114 @@ def refund_quote(db: Database, return_id: int) -> dict[str, Any]:
 
 
 def issue_return_refund(db: Database, return_id: int, *, actor: Actor, idempotency_key: str) -> dict[str, Any]:
-    """Refund what came back to the original payment method. The quote is fixed and the
-    return marked as refunding in one unit of work; the payments service is called after it
-    commits (key ``idempotency_key``, so a retry refunds once); the result is recorded in a
-    second unit of work. An exchange refunds only the difference, if the replacement was
-    cheaper (kind ``exchange``)."""
+    """Refund what came back to the original payment method. Intent first: the quote and the
+    key are fixed on the return in one unit of work (a second caller, whatever its key, reuses
+    them, so the return is refunded once); the payments service is called after that commits;
+    the result is recorded in a second unit of work. An exchange refunds only the difference,
+    if the replacement was cheaper (kind ``exchange``). A refund the provider refuses leaves
+    the return as it was (and the payment flagged for review): try again with a new key."""
     if not idempotency_key or len(idempotency_key) > 200:
         raise validation_error("Idempotency-Key", "required, at most 200 characters")
     with db.begin() as conn:
         order, ret = _lock_return(conn, return_id)
         rma = rx.rma_number(return_id)
         status = ReturnStatus(ret.status)
-        if status == ReturnStatus.REFUNDED or ret.refunded_at is not None:
-            conn.commit()
-            return get_return(db, return_id)
-        if status not in rx.REFUNDABLE:
+        done = ret.refunded_at is not None
+        if not done and status not in rx.REFUNDABLE:
             raise DomainError(
                 ErrorCode.ILLEGAL_TRANSITION,
                 f"Return {rma} is {status.value}: a refund is issued once units have come back",
                 extra={"current_status": status.value, "attempted": ReturnStatus.REFUNDED.value},
             )
-        quote = _quote_dict(conn, _quote(conn, order, ret), ret)
-        amount: Decimal = quote.get("refund_due", quote["total"])
-        kind = "exchange" if ret.exchange_order_id is not None else "return"
+        intent = ret.refund_breakdown or {}
+        if not done and not ret.refund_key:
+            # Fixed before the call: later callers, and other returns' quotes, count it.
+            quote = _quote_dict(conn, _quote(conn, order, ret), ret)
+            intent = _jsonable(quote)
+            conn.execute(
+                update(returns_t)
+                .where(returns_t.c.id == return_id)
+                .values(refund_breakdown=intent, refund_key=f"return:{rma}:{idempotency_key}")
+            )
+            key = f"return:{rma}:{idempotency_key}"
+        else:
+            key = str(ret.refund_key or "")
+    if done:  # refunded before: the same answer
+        return get_return(db, return_id)
+    amount = Decimal(str(intent.get("refund_due", intent["total"])))
+    kind = "exchange" if ret.exchange_order_id is not None else "return"
     result: dict[str, Any] | None = None
     if amount > 0:
-        payments = payments_service()
+        from openoms.services import payments
+
         result = payments.refund(
             db,
             int(order.id),
             amount,
-            reason=f"{rma}: " + ", ".join(f"line {ln['line_number']} x {ln['quantity']}" for ln in quote["lines"]),
+            reason=f"{rma}: "
+            + ", ".join(f"line {ln['line_number']} x {ln['quantity']}" for ln in intent.get("lines", [])),
             kind=kind,
             actor=actor,
-            idempotency_key=f"return:{rma}:{idempotency_key}",
+            idempotency_key=key,
             return_id=return_id,
         )
     now = utcnow()
+    failed = result is not None and result.get("status") == "failed"
     with db.begin() as conn:
         order, ret = _lock_return(conn, return_id)
-        if ret.refunded_at is not None:  # a concurrent retry recorded it first
-            conn.commit()
-            return get_return(db, return_id)
-        rx.check_transition(rma, ReturnStatus(ret.status), ReturnStatus.REFUNDED)
-        _free_unreceived(conn, return_id)
-        refund_id = str(result.get("id")) if result and result.get("id") is not None else None
-        breakdown = _jsonable(quote)
-        _set_status(
-            conn,
-            return_id,
-            ReturnStatus.REFUNDED,
-            now,
-            refund_id=refund_id,
-            refund_amount=amount,
-            refund_breakdown=breakdown,
-            refunded_at=now,
-        )
-        _event(
-            conn,
-            order,
-            ret,
-            EventType.RETURN_REFUNDED,
-            ReturnStatus.REFUNDED,
-            actor,
-            f"Refund of {amount} {order.currency} for {rma}"
-            + (f" ({kind})" if kind != "return" else "")
-            + (f"; refund {refund_id}" if refund_id else "; nothing to pay back"),
-            now,
-            {"amount": str(amount), "currency": order.currency, "refund_id": refund_id, "kind": kind},
+        done = ret.refunded_at is not None  # a concurrent caller recorded it first
+        refund_id = str(result["id"]) if result and result.get("id") is not None else None
+        if done:
+            pass
+        elif failed:
+            conn.execute(
+                update(returns_t).where(returns_t.c.id == return_id).values(refund_breakdown=sa_null(), refund_key=None)
+            )
+            _event(
+                conn,
+                order,
+                ret,
+                EventType.RETURN_REFUND_FAILED,
+                ReturnStatus(ret.status),
+                actor,
+                f"Refund of {amount} {order.currency} for {rma} refused by the payment provider (refund {refund_id})",
+                now,
+                {"amount": str(amount), "currency": order.currency, "refund_id": refund_id, "kind": kind},
+            )
+        else:
+            rx.check_transition(rma, ReturnStatus(ret.status), ReturnStatus.REFUNDED)
+            _free_unreceived(conn, return_id)
+            _set_status(
+                conn,
+                return_id,
+                ReturnStatus.REFUNDED,
+                now,
+                refund_id=refund_id,
+                refund_amount=amount,
+                refund_breakdown=intent,
+                refunded_at=now,
+            )
+            _event(
+                conn,
+                order,
+                ret,
+                EventType.RETURN_REFUNDED,
+                ReturnStatus.REFUNDED,
+                actor,
+                f"Refund of {amount} {order.currency} for {rma}"
+                + (f" ({kind})" if kind != "return" else "")
+                + (f"; refund {refund_id} {result['status']}" if result and refund_id else "; nothing to pay back"),
+                now,
+                {"amount": str(amount), "currency": order.currency, "refund_id": refund_id, "kind": kind},
+            )
+    if failed and not done:
+        raise DomainError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"The payment provider refused the refund of {amount} {order.currency} for {rma}; the return is "
+            "unchanged and the payment is flagged for review. Try again with a new Idempotency-Key.",
+            extra={"current_status": ret.status, "attempted": ReturnStatus.REFUNDED.value, "refund_id": refund_id},
         )
     return get_return(db, return_id)
-
-
-def payments_service() -> Any:
-    """The payments service (feat/payments), looked up when money moves."""
-    import importlib
-
-    return importlib.import_module("openoms.services.payments")
 
 
 def _jsonable(value: Any) -> Any:

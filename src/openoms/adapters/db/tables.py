@@ -253,6 +253,8 @@ class Order(Timestamped, Base):
     promised_earliest: Mapped[dt.date | None] = mapped_column(Date)
     promised_latest: Mapped[dt.date | None] = mapped_column(Date)
     language: Mapped[str | None] = mapped_column(String(35))  # BCP 47, the customer's (0009)
+    # The roll-up of its payments (domain.payments.OrderPaymentStatus, migration 0016).
+    payment_status: Mapped[str] = mapped_column(String(24), default="unpaid", server_default="unpaid")
 
 
 class OrderLine(Base):
@@ -867,6 +869,115 @@ class Backorder(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
 
 
+class Payment(Base):
+    """One authorisation at one provider and what became of it: captured in parts, refunded in
+    parts, or voided (docs/payments.md). Amounts are the order's currency."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(
+            "amount_authorized >= 0 AND amount_captured >= 0 AND amount_refunded >= 0 "
+            "AND amount_refund_pending >= 0 AND amount_refunded + amount_refund_pending <= amount_captured",
+            name="amounts_consistent",
+        ),
+        Index("ix_payments_order_id", "order_id", "id"),
+        Index("ix_payments_provider_reference", "provider", "reference"),
+        Index("ix_payments_flagged_at", "flagged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(128))  # the token or method name given (never card numbers)
+    reference: Mapped[str | None] = mapped_column(String(255))  # the provider's id (PaymentIntent, receipt)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_requested: Mapped[Decimal] = mapped_column(Money)
+    amount_authorized: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    amount_captured: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    amount_refunded: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    amount_refund_pending: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    capture_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(24))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    review_reason: Mapped[str | None] = mapped_column(String(500))  # failed or disputed: for a person
+    flagged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
+class Refund(Base):
+    """Money given back on an order, spread over its payments (one refund transaction each)."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_order_id", "order_id", "id"),
+        Index("ix_refunds_return_id", "return_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    amount_refunded: Mapped[Decimal] = mapped_column(Money, default=0, server_default="0")
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16))  # return / appeasement / cancellation / exchange / adjustment
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # pending / succeeded / failed
+    return_id: Mapped[int | None] = mapped_column(BigId)  # the return it pays for; no FK (returns own it)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class PaymentTransaction(Base):
+    """One call to the provider (authorise, capture, void, refund): written as ``pending`` before
+    the call with its idempotency key, then completed with the answer."""
+
+    __tablename__ = "payment_transactions"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index("ix_payment_transactions_payment_id", "payment_id", "id"),
+        Index("ix_payment_transactions_refund_id", "refund_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(BigId, ForeignKey("payments.id", ondelete="CASCADE"))
+    refund_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("refunds.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    final: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(String(500))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class PaymentEventRecord(Base):
+    """A provider's notification, kept once per (provider, event id): a redelivery changes nothing."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_payment_events_provider_event"),
+        Index("ix_payment_events_payment_id", "payment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    payment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("payments.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(String(255))  # what it did, for support
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=_now, server_default=func.now())
+
+
 class ReturnPolicyRecord(Base):
     """What a channel accepts back (docs/returns.md); the row with no channel is the default."""
 
@@ -913,6 +1024,7 @@ class Return(Base):
     exchange_order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
     exchange_difference: Mapped[Decimal | None] = mapped_column(Money)  # replacement minus credit
     refund_id: Mapped[str | None] = mapped_column(String(64))  # the payments service's refund
+    refund_key: Mapped[str | None] = mapped_column(String(255))  # the refund's intent: set before the call
     refund_amount: Mapped[Decimal | None] = mapped_column(Money)
     refund_breakdown: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

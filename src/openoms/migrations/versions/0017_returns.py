@@ -1,7 +1,7 @@
 """returns: RMAs, their lines and inspections, return policies; final-sale and window per product
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-25 01:30:00
 
 Columns on existing tables (``products.final_sale``, ``products.return_window_days``,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("exchange_order_id", BigId, nullable=True),
         sa.Column("exchange_difference", Money, nullable=True),
         sa.Column("refund_id", sa.String(64), nullable=True),
+        sa.Column("refund_key", sa.String(255), nullable=True),
         sa.Column("refund_amount", Money, nullable=True),
         sa.Column("refund_breakdown", sa.JSON(), nullable=True),
         sa.Column("refunded_at", TS, nullable=True),
