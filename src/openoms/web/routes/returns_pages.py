@@ -48,9 +48,8 @@ REASON_LABELS = {
     "wrong_item": "Wrong item sent",
     "other": "Other",
 }
-#: Issuing a return's refund needs the payments permission REFUNDS_ISSUE (finance, admin) where
-#: it exists; without it, whoever manages returns.
-REFUND_PERMISSION = next((p for p in Permission if p.value == "refunds.issue"), Permission.RETURNS_MANAGE)
+#: Issuing a return's refund: the same permission as the API's POST /returns/{ref}/refund.
+REFUND_PERMISSION = Permission.RETURNS_REFUND
 _LINE_FIELD = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
 
 
