@@ -223,3 +223,36 @@ def test_an_exchange_made_by_customer_service(page: Page, site: DemoSite) -> Non
     expect(page.locator(".page-head")).to_contain_text("received")
     expect(page.get_by_role("table", name="Refund breakdown")).to_contain_text("Replacement order")
     shot(page, "15-exchange-received")
+
+
+def test_the_queue_and_a_channels_return_policy(page: Page, site: DemoSite) -> None:
+    sign_in(page, site, "ops@openoms.example")
+    page.goto(f"{site.url}/returns?status=all")
+    rows = page.locator("#returns-table tbody tr")
+    expect(rows.first).to_be_visible()  # the demo has returns in several states
+    shot(page, "16-queue-all")
+    page.get_by_role("navigation", name="Filter by status").get_by_role("link", name=re.compile("^Requested")).click()
+    expect(page).to_have_url(re.compile(r"status=requested"))
+    for badge in page.locator("#returns-table tbody td .badge").all():
+        expect(badge).to_have_text("requested")
+
+    with site.api() as api:
+        before = api.get("/api/v1/channels/web/return-policy").json()
+    page.goto(f"{site.url}/channels")
+    page.get_by_role("link", name="web", exact=True).click()
+    page.get_by_role("link", name="Return policy").click()
+    expect(page.get_by_role("heading", name="Return policy · Own web store")).to_be_visible()
+    page.get_by_label("Restocking fee (%)").fill("lots")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator("#pol-fee-error")).to_contain_text("Enter a percentage")
+    page.get_by_label("Restocking fee (%)").fill("10")
+    page.get_by_label("Return window (days)").fill("45")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator(".flash")).to_contain_text("Return policy saved")
+    expect(page.get_by_label("Return window (days)")).to_have_value("45")
+    shot(page, "17-return-policy")
+    with site.api() as api:
+        assert api.get("/api/v1/channels/web/return-policy").json()["window_days"] == 45
+        keep = ("window_days", "restocking_fee_percent", "refund_shipping", "allowed_methods", "accepted_conditions")
+        r = api.put("/api/v1/channels/web/return-policy", json={k: before[k] for k in keep})
+        assert r.status_code == 200, r.text  # the other browser tests keep the demo's policy
