@@ -140,3 +140,68 @@ def test_return_policy_per_channel_and_scopes(api: TestClient, db: Database) -> 
         == 403
     )
     assert api.get("/api/v1/returns", headers={"Authorization": f"Bearer {other}"}).status_code == 403
+
+
+def test_exchange_and_refund_over_http(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db, [("A", 3, "20.00", "6.00", "4.32")], pay="test_ok")
+    r = api.post(
+        f"/api/v1/orders/{oid}/returns",
+        json={
+            "lines": [{"line_number": 1, "quantity": 2, "reason": "damaged", "condition": "damaged"}],
+            "exchange": [{"sku": "A", "quantity": 1}],
+            "approve": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    ret = r.json()
+    assert ret["exchange"]["order_number"] == ret["exchange_order_number"] and ret["exchange_difference"] == "-28.08"
+    rma = ret["rma_number"]
+    body = {
+        "location": "WH-EAST",
+        "lines": [{"line_number": 1, "quantity": 2, "condition": "damaged", "disposition": "write_off"}],
+    }
+    assert api.post(f"/api/v1/returns/{rma}/receive", json=body).status_code == 200
+    q = api.get(f"/api/v1/returns/{rma}/refund-quote").json()
+    # 2 x (18 + 1.44) credit, no fee (exchange), shipping 8.64 back (damaged: the merchant's fault);
+    # minus the 19.44 replacement
+    assert q["total"] == "47.52" and q["components"]["shipping"] == "8.64"
+    assert q["refund_due"] == "28.08" and q["exchange"]["replacement_total"] == "19.44"
+    done = api.post(f"/api/v1/returns/{rma}/refund", headers={"Idempotency-Key": "k"})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "refunded" and done.json()["refund_amount"] == "28.08"
+    assert api.get(f"/api/v1/returns/{rma}").json()["refund"]["amount"] == "28.08"
+
+
+def test_close_without_a_refund_needs_a_reason(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    rid = api.post(
+        f"/api/v1/orders/{oid}/returns", json={"lines": [{"line_number": 1, "quantity": 2}], "approve": True}
+    ).json()["id"]
+    body = {
+        "location": "WH-EAST",
+        "lines": [{"line_number": 1, "quantity": 1, "condition": "opened", "disposition": "refurbish"}],
+    }
+    assert api.post(f"/api/v1/returns/{rid}/receive", json=body).json()["status"] == "partially_received"
+    assert api.post(f"/api/v1/returns/{rid}/close").status_code == 422
+    closed = api.post(f"/api/v1/returns/{rid}/close", json={"reason": "the second unit was never sent"})
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    el = api.get(f"/api/v1/orders/{oid}/returns/eligibility").json()
+    assert el["lines"][0]["returnable"] == 2  # the unit that never came is free again
+    assert api.post(f"/api/v1/returns/{rid}/close", json={"reason": "again"}).status_code == 409
+
+
+def test_final_sale_and_the_product_window_are_product_fields(api: TestClient, db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    r = api.patch("/api/v1/products/B", json={"final_sale": True, "return_window_days": 90})
+    assert r.status_code == 200, r.text
+    assert r.json()["final_sale"] is True and r.json()["return_window_days"] == 90
+    assert api.patch("/api/v1/products/B", json={"final_sale": None}).status_code == 422
+    assert api.patch("/api/v1/products/B", json={"return_window_days": -1}).status_code == 422
+    lines = api.get(f"/api/v1/orders/{oid}/returns/eligibility").json()["lines"]
+    assert lines[1]["returnable"] == 0 and "final-sale" in lines[1]["reason"]
+    created = api.post("/api/v1/products", json={"sku": "FS-1", "name": "Clearance tee"})
+    assert created.status_code == 201 and created.json()["final_sale"] is False
+    assert api.patch("/api/v1/products/B", json={"return_window_days": None}).json()["return_window_days"] is None

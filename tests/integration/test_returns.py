@@ -659,3 +659,25 @@ def test_an_exchange_that_cannot_be_reserved_changes_nothing(db: Database) -> No
         )
     assert exc.value.code == ErrorCode.INSUFFICIENT_STOCK
     assert everything(db) == snapshot
+
+
+def test_rejecting_an_exchange_cancels_its_unshipped_replacement(db: Database) -> None:
+    setup_network(db)
+    oid = shipped_order(db)
+    before = level(db, "A", "WH-EAST")
+    ret = rs.request_return(
+        db,
+        oid,
+        lines=[{"line_number": 1, "quantity": 1, "reason": "wrong_size"}],
+        method="mail",
+        location=None,
+        source="api",
+        actor=T,
+        exchange=[{"sku": "A", "quantity": 1}],
+    )
+    assert level(db, "A", "WH-EAST") == (before[0], before[1] + 1)  # the replacement is reserved
+    rs.reject_return(db, ret["id"], reason="outside the policy", actor=T)
+    replacement = orders.get_order(db, ret["exchange_order_id"])
+    assert replacement["status"] == "cancelled"
+    assert level(db, "A", "WH-EAST") == before
+    assert run_check(db).ok

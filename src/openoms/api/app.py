@@ -15,6 +15,7 @@ from openoms.adapters.db.engine import Database
 from openoms.api import errors
 from openoms.api.middleware import RequestGuard
 from openoms.api.routers import catalog, fulfilment, inbound, orders, routing, stock, transfers, waves
+from openoms.api.routers import payments as payments_api
 from openoms.api.routers import returns as returns_api
 from openoms.api.routers import tracking as tracking_api
 from openoms.config import Settings, get_settings
@@ -25,6 +26,7 @@ from openoms.web import pages
 from openoms.web.routes import admin, catalog_pages, customer_returns, dashboard, returns_pages, session
 from openoms.web.routes import inventory as inventory_pages
 from openoms.web.routes import orders as order_pages
+from openoms.web.routes import payments_pages as payment_pages
 from openoms.web.routes import phone_orders as phone_order_pages
 from openoms.web.routes import stock_ops as stock_ops_pages
 from openoms.web.routes import waves as wave_pages
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(admin.router)
+    app.include_router(payments_api.router)
+    app.include_router(payment_pages.router)
     app.include_router(returns_api.router)
     app.include_router(returns_pages.router)
     app.include_router(customer_returns.router)

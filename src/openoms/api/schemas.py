@@ -185,6 +185,10 @@ class ProductFields(Strict):
     backorder_policy: BackorderPolicyName | None = Field(
         None, description="none: a short line is refused; backorder: short units wait for inbound; preorder: all do"
     )
+    final_sale: bool | None = Field(None, description="Never returnable (docs/returns.md)")
+    return_window_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        None, description="Days to return it, overriding the channel's return policy; null: the policy's"
+    )
 
 
 class ProductCreate(ProductFields):
@@ -195,6 +199,7 @@ class ProductCreate(ProductFields):
     currency: Currency = "USD"
     active: bool = True
     backorder_policy: BackorderPolicyName = "none"
+    final_sale: bool = False
 
 
 def _not_null(v: Any) -> Any:
@@ -205,7 +210,9 @@ def _not_null(v: Any) -> Any:
 
 
 class ProductUpdate(ProductFields):
-    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy")(_not_null)
+    _keep = field_validator("name", "hazmat", "high_value", "currency", "active", "backorder_policy", "final_sale")(
+        _not_null
+    )
 
 
 class ProductRead(BaseModel):
@@ -223,6 +230,8 @@ class ProductRead(BaseModel):
     currency: str
     active: bool
     backorder_policy: BackorderPolicyName
+    final_sale: bool = False
+    return_window_days: int | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -523,6 +532,24 @@ class OrderLineCreate(Strict):
     external_line_id: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
+class OrderPaymentIn(Strict):
+    """How the order is paid, given with the order (docs/payments.md "Payment at capture")."""
+
+    provider: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="The payment provider: stripe, test, manual, ...", examples=["stripe"]
+    )
+    payment_method: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = (
+        Field(default=None, description="A method to authorise now, after the order is captured (pm_..., test_ok)")
+    )
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] | None = Field(
+        default=None, description="An authorisation the channel already took: its reference at the provider"
+    )
+    amount: Amount | None = Field(default=None, description="Default: the order's grand total")
+    status: Literal["authorized", "captured"] = Field(
+        default="authorized", description="With reference: whether the channel only authorised or also captured"
+    )
+
+
 class OrderCreate(Strict):
     channel: Code = Field(description="Code of a configured sales channel", examples=["web"])
     external_order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
@@ -549,6 +576,11 @@ class OrderCreate(Strict):
         description="Required for pickup and curbside: an active location with pickup enabled; "
         "the order is reserved there only",
         examples=["ST-AUS"],
+    )
+    payment: OrderPaymentIn | None = Field(
+        default=None,
+        description="How it is paid: an authorisation the channel took (recorded, no call) or a method to "
+        "authorise right after capture; a decline puts the order on payment hold",
     )
 
 
@@ -663,6 +695,11 @@ class OrderRead(BaseModel):
     holds: list[HoldRead]
     timeline: list[TimelineEntry]
     pickup: PickupRead | None = Field(default=None, description="How a pickup or curbside order is collected")
+    payment_status: str = Field(
+        default="unpaid",
+        description="unpaid, pending, authorized, partially_paid, paid, partially_refunded, refunded or failed; "
+        "GET /orders/{order}/payments has the payments",
+    )
 
 
 class CancelOrder(Strict):
@@ -730,6 +767,7 @@ _ERROR_TEXT = {
     413: "Request body too large",
     415: "Body is not application/json",
     422: "Invalid input; `error.errors` names each field and reason",
+    503: "A payment provider could not be reached; retry with the same Idempotency-Key",
 }
 
 

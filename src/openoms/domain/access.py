@@ -59,6 +59,8 @@ class Permission(StrEnum):
     ROUTING_VIEW = "routing.view"  # sourcing rules and carrier rates
     ROUTING_EDIT = "routing.edit"  # new rules versions, rate tables
     OUTBOX_MANAGE = "outbox.manage"  # undelivered events and customer e-mails, retrying them
+    PAYMENTS_MANAGE = "payments.manage"  # record manual payments, capture, void, work the review queue
+    REFUNDS_ISSUE = "refunds.issue"  # refunds without a return (appeasements), with a reason
     RETURNS_VIEW = "returns.view"  # the returns queue and RMAs
     RETURNS_MANAGE = "returns.manage"  # create, approve, reject, cancel and close returns (RMA)
     RETURNS_RECEIVE = "returns.receive"  # receive and inspect returned units: restock, refurbish, write off
@@ -95,6 +97,8 @@ PERMISSION_LABELS: Mapping[Permission, str] = {
     Permission.ROUTING_VIEW: "See routing rules and carrier rates",
     Permission.ROUTING_EDIT: "Change routing rules and load carrier rates",
     Permission.OUTBOX_MANAGE: "See undelivered events and e-mails, and retry them",
+    Permission.PAYMENTS_MANAGE: "Record payments, capture and void them, work the payment review queue",
+    Permission.REFUNDS_ISSUE: "Issue refunds without a return (appeasements)",
     Permission.RETURNS_VIEW: "See returns",
     Permission.RETURNS_MANAGE: "Create, approve, reject and cancel returns",
     Permission.RETURNS_RECEIVE: "Receive and inspect returned units",
@@ -153,7 +157,10 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         P.RETURNS_RECEIVE,
     },
     # Watches the money: holds (payment, credit) and the audit trail, no stock changes.
-    Role.FINANCE: _EVERYONE | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW} | {P.RETURNS_VIEW, P.RETURNS_REFUND},
+    # Payments and refunds are finance's (docs/adr/0025-payments.md): customer service asks them.
+    Role.FINANCE: _EVERYONE
+    | {P.ORDERS_NOTE, P.ORDERS_HOLD, P.AUDIT_VIEW, P.PAYMENTS_MANAGE, P.REFUNDS_ISSUE}
+    | {P.RETURNS_VIEW, P.RETURNS_REFUND},
 }
 
 

@@ -24,7 +24,7 @@ _fo = table(FulfilmentOrder)
 _ship = table(Shipment)
 _wave = table(Wave)
 
-RESOURCES = ("catalog", "inventory", "orders", "customers", "routing", "fulfilment", "returns")
+RESOURCES = ("catalog", "inventory", "orders", "customers", "routing", "fulfilment", "payments", "returns")
 SCOPES = (*(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")), "*")
 CACHE_SECONDS = 30.0
 MAX_NAME = 128  # the column's width

@@ -221,6 +221,7 @@ def load(db: Database, *, order_count: int = 200, progress: ProgressFn | None = 
         if progress:
             progress("orders", n + 1, order_count)
     _stock_operations(db, prods, now)
+    _payments(db)
     _returns(db)
     _, secret = apikeys.create_api_key(db, "demo", ["*"], DEMO)
     password = secrets.token_urlsafe(9)
@@ -320,6 +321,59 @@ def _stock_operations(db: Database, prods: list[dict[str, Any]], now: dt.datetim
             )
 
 
+def _payments(db: Database) -> None:
+    """Payments on the demo orders (docs/payments.md): web and Shopify orders carry a card
+    authorised at the test provider (captured when they ship), phone orders a cash payment
+    recorded by hand, and one card is disputed so the payment review page has an entry."""
+    from sqlalchemy import select
+
+    from openoms.adapters.db.tables import Order, table
+    from openoms.adapters.payments.base import GatewayEvent, GatewayEventKind
+    from openoms.services import payments
+
+    orders_t = table(Order)
+    with db.read() as conn:
+        rows = conn.execute(
+            select(orders_t.c.id, orders_t.c.external_order_id, orders_t.c.grand_total)
+            .where(orders_t.c.status != "cancelled")
+            .order_by(orders_t.c.id)
+        ).all()
+    disputed = False
+    for r in rows:
+        ext = str(r.external_order_id or "")
+        with contextlib.suppress(DomainError):
+            if ext.startswith(("WEB-", "SHOPIFY-")):
+                p = payments.authorize_payment(
+                    db, int(r.id), provider="test", payment_method="test_ok", actor=DEMO, idempotency_key="demo"
+                )
+                if not disputed and ext.startswith("SHOPIFY-"):
+                    disputed = True
+                    payments.capture_payment(db, p["id"], p["amount_authorized"], actor=DEMO, idempotency_key="demo")
+                    payments.apply_gateway_event(
+                        db,
+                        "test",
+                        GatewayEvent(
+                            "evt_demo_dispute",
+                            "charge.dispute.created",
+                            GatewayEventKind.DISPUTED,
+                            p["reference"],
+                            p["amount_authorized"],
+                            "USD",
+                            {"reason": "product_not_received"},
+                        ),
+                    )
+            elif ext.startswith("PHONE-"):
+                payments.record_manual_payment(
+                    db,
+                    int(r.id),
+                    method="cash",
+                    amount=Decimal(r.grand_total),
+                    reference=f"TILL-{r.id}",
+                    actor=DEMO,
+                    idempotency_key="demo",
+                )
+
+
 def _returns(db: Database) -> None:
     """A few shipped orders with returns in different states (requested, approved with a
     label, received with a restock and a write-off, in store), so the returns pages have a
@@ -355,7 +409,7 @@ def _returns(db: Database) -> None:
             shipped.append(oid)
         except DomainError:
             continue
-    plans = [
+    plans: list[tuple[str, str | None, str, bool, list[tuple[str, str]] | None]] = [
         ("mail", None, "wrong_size", False, None),
         ("mail", None, "changed_mind", True, None),
         ("mail", None, "defective", True, [("restock", "unopened"), ("write_off", "damaged")]),
@@ -397,3 +451,5 @@ def _returns(db: Database) -> None:
                     ],
                     actor=DEMO,
                 )
+            if receipts and method == "in_store":  # paid at the test provider: refunded at the counter
+                returns_service.issue_return_refund(db, ret["id"], actor=DEMO, idempotency_key="demo")

@@ -20,9 +20,11 @@ and the provider returns its first answer instead of charging twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openoms.adapters.db.engine import Database
 from openoms.adapters.db.journal import enqueue, record_audit, record_order_event
 from openoms.adapters.db.tables import (
+    Customer,
     FulfilmentLine,
     Order,
     OrderHold,
@@ -85,10 +88,21 @@ ship_t = table(Shipment)
 pkg_t = table(ShipmentPackage)
 pl_t = table(PackageLine)
 fl_t = table(FulfilmentLine)
+customers_t = table(Customer)
 
 ZERO = Decimal(0)
 PS = PaymentStatus
 MAX_REASON = 500
+
+
+def _scoped(key: str, *, room: int = 0) -> str:
+    """An idempotency key that fits its column (255): a longer one keeps its head and a digest
+    of the whole, so two different long keys never collide. ``room``: characters kept free for
+    a suffix."""
+    limit = 255 - room
+    if len(key) <= limit:
+        return key
+    return key[: limit - 65] + ":" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -574,7 +588,7 @@ def authorize_payment(
         raise validation_error("payment_method", "is required")
     if len(method) > 128:
         raise validation_error("payment_method", "is longer than 128 characters")
-    key = f"o{order_id}:auth:{idempotency_key}"
+    key = _scoped(f"o{order_id}:auth:{idempotency_key}")
     now = utcnow()
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
@@ -623,11 +637,7 @@ def authorize_payment(
             )
         email = None
         if order.customer_id is not None:
-            from openoms.adapters.db.tables import Customer
-
-            email = conn.execute(
-                select(table(Customer).c.email).where(table(Customer).c.id == order.customer_id)
-            ).scalar()
+            email = conn.execute(select(customers_t.c.email).where(customers_t.c.id == order.customer_id)).scalar()
         request = AuthorizeRequest(
             amount=amount,
             currency=cur,
@@ -866,6 +876,167 @@ def mark_received(db: Database, payment_id: int, *, actor: Actor, note: str | No
         return _payment_view(conn, payment_id)
 
 
+# --- payment given with the order ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapturePayment:
+    """The ``payment`` of an order capture: ``reference`` for an authorisation the channel took
+    (recorded, no provider call), or ``payment_method`` to authorise right after the capture."""
+
+    provider: str
+    payment_method: str | None = None
+    reference: str | None = None
+    amount: Decimal | None = None
+    status: str = "authorized"  # with reference: authorized or captured
+
+
+def check_capture_payment(payment: CapturePayment, currency: str, settings: Settings | None = None) -> None:
+    """Refuse a bad ``payment`` before the order is captured: nothing is written then."""
+    if (payment.payment_method is None) == (payment.reference is None):
+        raise validation_error(
+            "payment", "give either payment_method (authorise now) or reference (already authorised), not both"
+        )
+    try:
+        get_gateway(payment.provider, _settings(settings))
+    except DomainError:
+        raise validation_error("payment.provider", f"unknown payment provider {payment.provider!r}") from None
+    if payment.amount is not None:
+        if payment.amount <= 0:
+            raise validation_error("payment.amount", "must be more than zero")
+        if money.is_currency(currency) and not money.fits_currency(payment.amount, currency):
+            raise validation_error("payment.amount", f"{payment.amount} has more decimals than {currency} allows")
+    if payment.status not in ("authorized", "captured"):
+        raise validation_error("payment.status", "must be authorized or captured")
+
+
+def capture_order_with_payment(
+    db: Database,
+    cmd: Any,
+    payment: CapturePayment | None,
+    actor: Actor,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    settings: Settings | None = None,
+) -> Any:
+    """``orders.capture_order``, then the payment outside the capture's transaction (ADR 0025):
+    the capture's hot path is untouched, and a replayed capture records the payment once (its
+    key derives from the order). A provider that cannot be reached leaves the order on payment
+    hold; it is not an error for the capture."""
+    from openoms.services import orders  # orders → fulfillment → payments: imported late
+
+    if payment is not None:
+        check_capture_payment(payment, cmd.currency, settings)
+    result = orders.capture_order(db, cmd, actor, idempotency_key=idempotency_key, request_hash=request_hash)
+    if payment is None:
+        return result
+    if payment.reference is not None:
+        record_channel_payment(
+            db,
+            result.order_id,
+            provider=payment.provider,
+            reference=payment.reference,
+            amount=payment.amount,
+            captured=payment.status == "captured",
+            actor=actor,
+        )
+    else:
+        try:
+            authorize_payment(
+                db,
+                result.order_id,
+                provider=payment.provider,
+                payment_method=payment.payment_method or "",
+                amount=payment.amount,
+                actor=actor,
+                idempotency_key="at-capture",
+                settings=settings,
+            )
+        except DomainError as exc:
+            if exc.code != ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE:
+                raise
+    return orders.CaptureResult(result.order_id, result.created, None)
+
+
+def record_channel_payment(
+    db: Database,
+    order_id: int,
+    *,
+    provider: str,
+    reference: str,
+    amount: Decimal | None,
+    captured: bool,
+    actor: Actor,
+) -> dict[str, Any]:
+    """Record an authorisation (or a capture) the channel already took at the provider: no call."""
+    key = _scoped(f"o{order_id}:channel:{provider}:{reference}", room=16)
+    with db.begin() as conn:
+        order = _lock_order(conn, order_id)
+        existing = conn.execute(select(pay_t.c.id).where(pay_t.c.idempotency_key == key)).scalar()
+        if existing is not None:
+            return _payment_view(conn, int(existing))
+        cur = order.currency
+        amount = money.quantize(amount if amount is not None else Decimal(order.grand_total), cur)
+        now = utcnow()
+        status = PS.CAPTURED if captured else PS.AUTHORIZED
+        payment_id = int(
+            conn.execute(
+                insert(pay_t)
+                .values(
+                    order_id=order_id,
+                    provider=provider,
+                    method="channel",
+                    reference=reference,
+                    currency=cur,
+                    amount_requested=amount,
+                    amount_authorized=amount,
+                    amount_captured=amount if captured else ZERO,
+                    capture_closed=captured,
+                    status=status.value,
+                    idempotency_key=key,
+                    created_by=actor.name,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(pay_t.c.id)
+            ).scalar_one()
+        )
+        kinds = [TransactionKind.AUTHORIZE] + ([TransactionKind.CAPTURE] if captured else [])
+        conn.execute(
+            insert(txn_t),
+            [
+                {
+                    "payment_id": payment_id,
+                    "kind": k.value,
+                    "amount": amount,
+                    "final": k == TransactionKind.CAPTURE,
+                    "status": TransactionStatus.SUCCEEDED.value,
+                    "idempotency_key": f"{key}:{k.value}",
+                    "reference": reference,
+                    "message": "taken by the channel",
+                    "actor": actor.name,
+                    "created_at": now,
+                    "completed_at": now,
+                }
+                for k in kinds
+            ],
+        )
+        pay_status = _refresh_status(conn, order, now)
+        _timeline(
+            conn,
+            order,
+            EventType.PAYMENT_CAPTURED if captured else EventType.PAYMENT_AUTHORIZED,
+            actor,
+            f"Payment {'captured' if captured else 'authorised'} by the channel: {amount} {cur} at {provider} "
+            f"({reference})",
+            {"payment_id": payment_id, "provider": provider, "reference": reference, "amount": str(amount)},
+            now,
+            status=pay_status,
+        )
+        return _payment_view(conn, payment_id)
+
+
 # --- capture / void: intent, call, record ----------------------------------------------------------
 
 
@@ -1095,7 +1266,7 @@ def capture_payment(
     """Capture ``amount`` of an authorisation; ``final`` releases what is left. Never more than
     is held (captures in flight count as taken). Same key: the first capture's result."""
     cfg = _settings(settings)
-    key = f"p{payment_id}:capture:{idempotency_key}"
+    key = _scoped(f"p{payment_id}:capture:{idempotency_key}")
     with db.begin() as conn:
         order, payment = _lock_payment(conn, payment_id)
         existing = conn.execute(select(txn_t).where(txn_t.c.idempotency_key == key)).first()
@@ -1137,7 +1308,7 @@ def void_payment(
     """Release an authorisation nothing was captured from (a partly captured one is closed with a
     final capture instead)."""
     cfg = _settings(settings)
-    key = f"p{payment_id}:void:{idempotency_key}"
+    key = _scoped(f"p{payment_id}:void:{idempotency_key}")
     with db.begin() as conn:
         order, payment = _lock_payment(conn, payment_id)
         existing = conn.execute(select(txn_t).where(txn_t.c.idempotency_key == key)).first()
@@ -1363,7 +1534,7 @@ def refund(
         raise validation_error("reason", "is required: say why the money is given back")
     if len(reason) > MAX_REASON:
         raise validation_error("reason", f"is longer than {MAX_REASON} characters")
-    key = f"o{order_id}:refund:{idempotency_key}"
+    key = _scoped(f"o{order_id}:refund:{idempotency_key}")
     with db.begin() as conn:
         order = _lock_order(conn, order_id)
         existing = conn.execute(select(refunds_t).where(refunds_t.c.idempotency_key == key)).first()

@@ -670,12 +670,13 @@ def reject_return(db: Database, return_id: int, *, reason: str, actor: Actor) ->
             now,
             {"reason": text},
         )
+    _cancel_replacement(db, ret, f"return {rma} was rejected", actor)
     return get_return(db, return_id)
 
 
 def cancel_return(db: Database, return_id: int, *, actor: Actor, reason: str | None = None) -> dict[str, Any]:
-    """Withdraw a return before anything came back (the customer changed their mind). A
-    replacement order of an exchange stays: cancel it on its own page if it should go too."""
+    """Withdraw a return before anything came back (the customer changed their mind). An
+    exchange's replacement order is cancelled too while nothing of it has shipped."""
     text = _check_text(reason, "reason", MAX_REASON)
     now = utcnow()
     with db.begin() as conn:
@@ -695,7 +696,22 @@ def cancel_return(db: Database, return_id: int, *, actor: Actor, reason: str | N
             now,
             {"reason": text},
         )
+    _cancel_replacement(db, ret, f"return {rma} was cancelled", actor)
     return get_return(db, return_id)
+
+
+def _cancel_replacement(db: Database, ret: Any, why: str, actor: Actor) -> None:
+    """An exchange whose return will not come back loses its replacement, unless it has left a
+    building already (then it is the customer service's call: the timeline says so)."""
+    if ret.exchange_order_id is None:
+        return
+    from openoms.services import orders
+
+    try:
+        orders.cancel_order(db, int(ret.exchange_order_id), f"replacement not sent: {why}", actor)
+    except DomainError as exc:
+        if exc.code not in (ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND):
+            raise
 
 
 def close_return(db: Database, return_id: int, *, actor: Actor, reason: str | None = None) -> dict[str, Any]:

@@ -54,6 +54,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("API keys", "/api-keys", Permission.API_KEYS_MANAGE, "Admin", "key"),
     NavItem("Audit log", "/audit", Permission.AUDIT_VIEW, "Admin", "scroll"),
     NavItem("Outbox", "/outbox", Permission.OUTBOX_MANAGE, "Admin", "mail"),
+    NavItem("Payment review", "/payments/review", Permission.PAYMENTS_MANAGE, "Work", "card"),
     NavItem("Returns", "/returns", Permission.RETURNS_VIEW, "Work", "return"),
 )
 

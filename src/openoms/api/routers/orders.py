@@ -22,7 +22,7 @@ from openoms.api.schemas import (
     error_responses,
 )
 from openoms.domain.orders import HoldType, OrderStatus
-from openoms.services import orders
+from openoms.services import orders, payments
 from openoms.services.apikeys import Principal
 from openoms.services.common import decode_cursor, encode_cursor
 from openoms.services.idempotency import request_fingerprint
@@ -84,9 +84,13 @@ def capture_order(
         fulfilment_method=body.fulfilment_method,
         pickup_location=body.pickup_location,
     )
-    result = orders.capture_order(
+    pay = body.payment
+    result = payments.capture_order_with_payment(
         db,
         cmd,
+        payments.CapturePayment(pay.provider, pay.payment_method, pay.reference, pay.amount, pay.status)
+        if pay
+        else None,
         actor_of(principal),
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint("POST", "/orders", body.model_dump_json().encode())

@@ -235,8 +235,12 @@ class ReturnRead(ReturnSummary):
     lines: list[ReturnLineRead]
     inspections: list[InspectionRead]
     dispositions: dict[str, int]
-    quote: dict[str, Any] | None = Field(description="The refund for what came back, per line and component")
-    exchange: dict[str, Any] | None
+    quote: dict[str, Any] | None = Field(
+        description="The refund for what came back, per line and component (as refunded, once refunded)"
+    )
+    refund: dict[str, Any] | None = Field(description="The refund made: id (payments refund), amount, at, currency")
+    exchange: dict[str, Any] | None = Field(description="The replacement order of an exchange and the difference")
+    policy: PolicyRead = Field(description="The return policy of the order's channel")
     timeline: list[TimelineEntry]
 
 
@@ -336,6 +340,15 @@ def reject(db: DB, ref: ReturnRef, body: RejectBody, principal: Writer) -> dict[
 def cancel(db: DB, ref: ReturnRef, principal: Writer, body: CancelBody | None = None) -> dict[str, Any]:
     """Withdraw a return before anything came back."""
     return returns.cancel_return(
+        db, returns.return_id_of(ref), actor=actor_of(principal), reason=body.reason if body else None
+    )
+
+
+@router.post("/returns/{ref}/close", response_model=ReturnRead, responses=error_responses(404, 409, 422))
+def close(db: DB, ref: ReturnRef, principal: Writer, body: CancelBody | None = None) -> dict[str, Any]:
+    """Close a return: after its refund, or without one (a reason is then required): units
+    still expected are no longer waited for."""
+    return returns.close_return(
         db, returns.return_id_of(ref), actor=actor_of(principal), reason=body.reason if body else None
     )
 

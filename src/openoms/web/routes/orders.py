@@ -8,6 +8,7 @@ error message on the order page and changes nothing: the service raised before c
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from openoms.domain.inventory import InsufficientStock
 from openoms.domain.orders import HoldType, LineStatus, OrderStatus, order_number
 from openoms.services import catalog, fulfillment, order_search, rerouting, sourcing
 from openoms.services import orders as order_service
+from openoms.services import payments as payment_service
 from openoms.services.common import utcnow
 from openoms.services.users import CurrentUser
 from openoms.web.auth import permitted
@@ -59,6 +61,20 @@ EVENT_TITLES = {
     "shipment.created": "Shipped",
     "notification.sent": "E-mail sent to customer",
     "notification.failed": "E-mail to customer failed",
+    "payment.authorized": "Payment authorised",
+    "payment.failed": "Payment declined",
+    "payment.action_required": "Payment needs the customer",
+    "payment.pending": "Payment pending",
+    "payment.provider_unavailable": "Payment provider unreachable",
+    "payment.captured": "Payment captured",
+    "payment.capture_failed": "Capture failed",
+    "payment.voided": "Authorisation voided",
+    "payment.disputed": "Payment disputed",
+    "payment.dispute_closed": "Dispute closed",
+    "payment.event": "Payment",
+    "refund.requested": "Refund requested",
+    "refund.succeeded": "Refund paid",
+    "refund.failed": "Refund failed",
 }
 HOLD_LABELS = {
     "any": "On any hold",
@@ -225,6 +241,8 @@ def _order_page(request: Request, order_id: int, user: CurrentUser) -> Response:
             "sla_hours": settings.release_sla_hours,
             "max_reason": MAX_REASON,
             "max_note": MAX_NOTE,
+            "pay": payment_service.list_payments(db, order_id),
+            "form_key": uuid.uuid4().hex,  # one per page view: a double submit is one payment
         },
         user=user,
         title=order["order_number"],
