@@ -224,6 +224,19 @@ def test_an_exchange_made_by_customer_service(page: Page, site: DemoSite) -> Non
     expect(page.get_by_role("table", name="Refund breakdown")).to_contain_text("Replacement order")
     shot(page, "15-exchange-received")
 
+    # Finance settles the difference: what the return is worth less the replacement, never below 0.
+    due = page.get_by_test_id("refund-total").inner_text()
+    page.context.clear_cookies()
+    sign_in(page, site, "finance@openoms.example")
+    page.goto(f"{site.url}/returns?q={order['order_number']}&status=all")
+    page.locator("#returns-table a", has_text="RMA-").first.click()
+    page.get_by_role("button", name=re.compile("Issue refund|Close with no refund")).click()
+    expect(page.locator(".flash")).to_contain_text(
+        f"Refund of {due} issued" if not due.startswith("0.00") else "nothing to pay back"
+    )
+    expect(page.locator(".page-head")).to_contain_text("refunded")
+    shot(page, "15b-exchange-settled")
+
 
 def test_the_queue_and_a_channels_return_policy(page: Page, site: DemoSite) -> None:
     sign_in(page, site, "ops@openoms.example")
