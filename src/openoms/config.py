@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     nats_url: str = Field(default="", description="NATS server (nats://host:4222); set: every event is published.")
     nats_stream: str = Field(default="OPENOMS", description="JetStream stream, created if missing.")
     nats_subject_prefix: str = Field(default="openoms", description="Events go to <prefix>.<event type>.")
+    # Customer return links (docs/returns-pages.md).
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where customers reach this server: the start of links in customer e-mail (return links).",
+    )
+    return_link_days: int = Field(
+        default=60, ge=1, le=730, description="How long the return link in the shipped e-mail works."
+    )
 
     @property
     def tracking_url_map(self) -> dict[str, str]:

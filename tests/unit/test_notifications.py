@@ -104,6 +104,7 @@ CONTEXT = {
     },
     "delay": {"backordered": False, "tracking_number": "1Z", "reason": "Weather", "tracking_link": None},
     "pickup": {"code": "K7Q4", "location": {"code": "ST", "name": "NYC store", "address": "350 5th Ave"}},
+    "return_link": "https://shop.example/r/2n.k3x.abc?x=1&y=2",
 }
 
 

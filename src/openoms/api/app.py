@@ -31,8 +31,10 @@ from openoms.web.routes import (
     admin,
     catalog_pages,
     channel_inbox_pages,
+    customer_returns,
     dashboard,
     order_import_pages,
+    returns_pages,
     session,
     webhook_pages,
 )
@@ -125,6 +127,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(channel_inbox_pages.router)
     app.include_router(order_changes_api.router)
     app.include_router(order_change_pages.router)
+    app.include_router(returns_pages.router)
+    app.include_router(customer_returns.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app

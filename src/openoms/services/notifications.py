@@ -44,6 +44,7 @@ from openoms.domain import notifications as rules
 from openoms.domain.events import EventType
 from openoms.domain.notifications import NotificationStatus, Template
 from openoms.domain.orders import order_number
+from openoms.services import return_links
 from openoms.services.common import utcnow
 
 log = logging.getLogger("openoms.notifications")
@@ -222,6 +223,7 @@ def _context(
         "shipment": None,
         "delay": None,
         "pickup": None,
+        "return_link": None,
     }
     if template in (Template.ORDER_SHIPPED, Template.ORDER_DELIVERED):
         sid = payload.get("shipment_id")
@@ -237,6 +239,8 @@ def _context(
             shipment["delivered_on"] = _long_date(local, language)
         ctx["shipment"] = shipment
         ctx["lines"] = shipment["lines"]
+        if template is Template.ORDER_SHIPPED and order.email:
+            ctx["return_link"] = return_links.return_url(settings, int(order.id), str(order.email), now=utcnow())
     elif template is Template.ORDER_DELAYED:
         number = payload.get("tracking_number")
         carrier = str(payload.get("carrier") or "")

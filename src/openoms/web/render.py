@@ -58,6 +58,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Outbox", "/outbox", Permission.OUTBOX_MANAGE, "Admin", "mail"),
     NavItem("Payment review", "/payments/review", Permission.PAYMENTS_MANAGE, "Work", "card"),
     NavItem("Webhooks", "/admin/webhooks", Permission.WEBHOOKS_MANAGE, "Admin", "plug"),
+    NavItem("Returns", "/returns", Permission.RETURNS_VIEW, "Work", "return"),
 )
 
 
