@@ -183,6 +183,11 @@ def credentials(db: Database, settings: Settings, channel: str) -> dict[str, str
     return _decrypt_dict(settings, row.credentials_encrypted)
 
 
+#: A busy channel's "last message" is written at most this often (one row every webhook would
+#: serialise all of a channel's deliveries on that row).
+CONTACT_EVERY = dt.timedelta(seconds=30)
+
+
 def record_contact(db: Database, channel: str, *, error: str | None = None, synced: bool = False) -> None:
     """A sign of life (or of trouble) for the channels page."""
     now = utcnow()
@@ -191,7 +196,11 @@ def record_contact(db: Database, channel: str, *, error: str | None = None, sync
         values = {"last_synced_at": now, "last_error": None}
     with db.begin() as conn:
         channel_id = _channel_id(conn, channel)
-        conn.execute(update(connections_t).where(connections_t.c.channel_id == channel_id).values(**values))
+        stmt = update(connections_t).where(connections_t.c.channel_id == channel_id)
+        if not error and not synced:
+            stale = now - CONTACT_EVERY
+            stmt = stmt.where((connections_t.c.last_received_at.is_(None)) | (connections_t.c.last_received_at < stale))
+        conn.execute(stmt.values(**values))
 
 
 def channel_states(db: Database, *, since: dt.datetime | None = None) -> list[dict[str, Any]]:
