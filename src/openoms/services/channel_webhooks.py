@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from openoms.adapters.channels import shopify, woocommerce
 from openoms.adapters.channels.base import ChannelOrderChange, InboundMessage, MappingError, SignatureError
@@ -34,8 +34,7 @@ def receive_shopify(
     try:
         shopify.verify_webhook(body, headers.get("x-shopify-hmac-sha256"), secrets)
     except SignatureError as exc:
-        channel_connections.record_contact(db, channel, error=f"webhook refused: {exc}")
-        raise DomainError(ErrorCode.UNAUTHORIZED, f"Webhook signature refused: {exc}") from None
+        _refuse(db, channel, exc)
     topic = (headers.get("x-shopify-topic") or "").strip() or "unknown"
     webhook_id = (headers.get("x-shopify-webhook-id") or "").strip()
     text = body.decode("utf-8", errors="replace")
@@ -47,15 +46,7 @@ def receive_shopify(
     # Shopify's delivery id when sent; otherwise the order's own version (id + updated_at).
     key = f"shopify:{webhook_id}" if webhook_id else f"shopify:{topic}:{external}:{_version(payload, body)}"
     message = InboundMessage(channel, "webhook", SHOPIFY_PREFIX + topic, key[:255], text, external_order_id=external)
-    channel_connections.record_contact(db, channel)
-    if not isinstance(payload, dict):
-        stored = channel_inbox.record_dead(db, message, "body: not a JSON object")
-        return {"inbox_id": stored["id"], "status": "dead", "duplicate": not stored["created"]}
-    stored = channel_inbox.receive(db, message)
-    if not stored["created"]:
-        return {"inbox_id": stored["id"], "status": stored["status"], "duplicate": True}
-    result = channel_inbox.process(db, stored["id"], Actor(f"channel:{channel}"))
-    return {"inbox_id": stored["id"], "status": result["status"], "duplicate": False, "order_id": result["order_id"]}
+    return _store_and_process(db, channel, message, payload)
 
 
 def receive_woocommerce(
@@ -70,8 +61,7 @@ def receive_woocommerce(
     try:
         woocommerce.verify_webhook(body, headers.get("x-wc-webhook-signature"), secrets)
     except SignatureError as exc:
-        channel_connections.record_contact(db, channel, error=f"webhook refused: {exc}")
-        raise DomainError(ErrorCode.UNAUTHORIZED, f"Webhook signature refused: {exc}") from None
+        _refuse(db, channel, exc)
     delivery = (headers.get("x-wc-webhook-delivery-id") or "").strip()
     text = body.decode("utf-8", errors="replace")
     try:
@@ -83,6 +73,16 @@ def receive_woocommerce(
     key = f"woo:{delivery}" if delivery else f"woo:{topic}:{external}:{version or _version(payload, body)}"
     message = InboundMessage(channel, "webhook", WOO_PREFIX + (topic or "unknown"), key[:255], text,
                              external_order_id=external)  # fmt: skip
+    return _store_and_process(db, channel, message, payload)
+
+
+def _refuse(db: Database, channel: str, exc: SignatureError) -> NoReturn:
+    channel_connections.record_contact(db, channel, error=f"webhook refused: {exc}")
+    raise DomainError(ErrorCode.UNAUTHORIZED, f"Webhook signature refused: {exc}") from None
+
+
+def _store_and_process(db: Database, channel: str, message: InboundMessage, payload: Any) -> dict[str, Any]:
+    """Store a verified delivery once and make its order; an unreadable body is a dead letter."""
     channel_connections.record_contact(db, channel)
     if not isinstance(payload, dict):
         stored = channel_inbox.record_dead(db, message, "body: not a JSON object")
